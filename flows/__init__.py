@@ -1,0 +1,1 @@
+"""Prefect flows that orchestrate the pipeline. They hold no detection logic."""
