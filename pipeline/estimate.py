@@ -1,0 +1,610 @@
+"""Teacher-share estimation with error-rate correction and honest confidence intervals.
+
+A raw count of flagged documents is biased: a detector with a 2% false-positive rate
+"finds" 2% in a clean crawl, and one that catches 30% of pasted answers under-counts a
+real 3% share ten-fold. This module corrects the count with measured error rates.
+
+Every document falls in exactly one *outcome stratum* (see :func:`doc_strata`):
+
+- ``matched``: a MinHash copy of a reference output (a near-certain positive);
+- ``whole``: the whole document looks like the teacher (or carries a self-identification marker);
+- ``segment``: only a window of it looks like the teacher (an embedded answer);
+- ``llm``: looks like some LLM, but not the teacher;
+- ``none``.
+
+The observed stratum rates ``q`` are a mixture ``q = phi + sum_k pi_k (M_k - phi)`` of the
+human rates ``phi`` (false positives, calibrated per source/domain on a pre-LLM baseline,
+falling back to the model's reference figures) and the rates ``M_k`` of each kind of
+machine text (teacher text placed as in crawls, other LLMs' text; see :class:`Placement`).
+Solving for ``pi`` with non-negative least squares is *adjusted classify-and-count* (ACC);
+doing the same with mean probabilities instead of indicator rates is *probabilistic ACC*
+(PACC). Classify-and-count (CC) is the raw flagged share, reported for comparison.
+
+Confidence intervals are a seeded parametric bootstrap that redraws the corpus counts
+(multinomial), the false-positive rates (Beta posteriors of the baseline counts, or a
+uniform spread over the plausible reference range when there is no baseline) and the
+true-positive rates (Beta posteriors of the placement counts mixed with random weights over
+placement kinds: the *spread of plausible TPRs*). Small groups get a Wilson interval pushed
+through the extreme error rates instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+STRATA = ("matched", "whole", "segment", "llm")
+N_STRATA = len(STRATA)
+METHODS = ("cc", "acc", "pacc")
+DEFAULT_METHOD = "acc"
+
+#: Cells smaller than this fall back to the next calibration level (domain -> source -> references).
+MIN_BASELINE_CELL = 30
+#: Groups with fewer documents get a Wilson interval instead of the bootstrap.
+WILSON_BELOW = 50
+#: Issue #5's measurement on crawl-like corpora: 25-35% of documents carrying teacher text were
+#: flagged. Without a placement calibration the TPR is drawn from [this, reference TPR].
+DEFAULT_TPR_FLOOR = 0.25
+#: The worst per-genre FPR on the references bounds the spread of FPRs without a baseline,
+#: capped so that a degenerate metrics file cannot make every interval [0, 1].
+MAX_REFERENCE_FPR = 0.6
+
+
+def wilson_interval(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion ``k / n`` (``(0, 1)`` when ``n == 0``)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def doc_strata(
+    teacher_prob: np.ndarray,
+    teacher_prob_max_segment: np.ndarray,
+    llm_prob: np.ndarray,
+    matched: np.ndarray,
+    self_id: np.ndarray,
+    threshold: float,
+    llm_threshold: float,
+) -> np.ndarray:
+    """Outcome stratum index per document: 0..3 as in :data:`STRATA`, -1 for none.
+
+    Missing classifier scores (NaN) never flag. The order of the tests is the precedence.
+    """
+    tp = np.nan_to_num(np.asarray(teacher_prob, dtype=np.float64), nan=-1.0)
+    seg = np.nan_to_num(np.asarray(teacher_prob_max_segment, dtype=np.float64), nan=-1.0)
+    lp = np.nan_to_num(np.asarray(llm_prob, dtype=np.float64), nan=-1.0)
+    out = np.full(tp.shape[0], -1, dtype=np.int8)
+    out[lp >= llm_threshold] = 3
+    out[seg >= threshold] = 2
+    out[(tp >= threshold) | np.asarray(self_id, dtype=bool)] = 1
+    out[np.asarray(matched, dtype=bool)] = 0
+    return out
+
+
+@dataclass
+class CellCounts:
+    """Sufficient statistics of one set of documents for all estimators."""
+
+    n: int = 0
+    strata: np.ndarray = field(default_factory=lambda: np.zeros(N_STRATA, dtype=np.int64))
+    teacher_score_sum: float = 0.0
+    llm_score_sum: float = 0.0
+    teacher_score_sq: float = 0.0
+    llm_score_sq: float = 0.0
+    chars: float = 0.0
+    teacher_chars: float = 0.0  # sum of n_chars * detected teacher fraction
+    matched_chars: float = 0.0
+
+    @classmethod
+    def from_arrays(
+        cls,
+        strata: np.ndarray,
+        teacher_score: np.ndarray,
+        llm_score: np.ndarray,
+        n_chars: np.ndarray,
+        teacher_chars: np.ndarray,
+        mask: np.ndarray | None = None,
+    ) -> CellCounts:
+        if mask is not None:
+            strata, teacher_score, llm_score = strata[mask], teacher_score[mask], llm_score[mask]
+            n_chars, teacher_chars = n_chars[mask], teacher_chars[mask]
+        counts = np.bincount(strata[strata >= 0].astype(np.int64), minlength=N_STRATA)[:N_STRATA]
+        ts = np.nan_to_num(teacher_score.astype(np.float64))
+        ls = np.nan_to_num(llm_score.astype(np.float64))
+        nc = n_chars.astype(np.float64)
+        matched = strata == 0
+        return cls(
+            n=int(strata.shape[0]),
+            strata=counts.astype(np.int64),
+            teacher_score_sum=float(ts[~matched].sum()),
+            llm_score_sum=float(ls[~matched].sum()),
+            teacher_score_sq=float((ts[~matched] ** 2).sum()),
+            llm_score_sq=float((ls[~matched] ** 2).sum()),
+            chars=float(nc.sum()),
+            teacher_chars=float(np.nan_to_num(teacher_chars[~matched].astype(np.float64)).sum()),
+            matched_chars=float(nc[matched].sum()),
+        )
+
+
+@dataclass
+class Placement:
+    """Detector outcomes on machine text placed as it appears in crawls, by kind.
+
+    ``kinds`` maps a kind name (``whole``, ``embedded``, ``truncated``, ``short``,
+    ``non_english``, ``other_llm`` ...) to a dict with ``n``, ``strata`` (counts per
+    :data:`STRATA`), ``teacher_score_mean``, ``llm_score_mean`` and ``char_recall`` (mean share
+    of the teacher's characters the detector marks). ``teacher_kinds`` lists the kinds that
+    are the teacher's text; every other kind is counted as other-LLM text.
+    """
+
+    kinds: dict[str, dict[str, Any]]
+    teacher_kinds: list[str]
+    source: str = "placement"
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Placement:
+        return cls(kinds=dict(obj["kinds"]), teacher_kinds=list(obj["teacher_kinds"]),
+                   source=str(obj.get("source", "placement")))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kinds": self.kinds, "teacher_kinds": self.teacher_kinds, "source": self.source}
+
+    @classmethod
+    def from_reference_metrics(cls, metrics: Mapping[str, Any]) -> Placement:
+        """A stand-in when no placement measurement exists: the model's reference TPR as the
+        best case and :data:`DEFAULT_TPR_FLOOR` as the worst, all in the ``whole`` stratum."""
+        tpr = float(metrics.get("operating_point", {}).get("tpr", 0.7) or 0.7)
+        n = 200
+        kinds = {}
+        for name, rate in (("reference", tpr), ("crawl_floor", min(DEFAULT_TPR_FLOOR, tpr))):
+            strata = [0, round(rate * n), 0, round((1 - rate) * n * 0.5)]
+            kinds[name] = {"n": n, "strata": strata, "teacher_score_mean": float("nan"),
+                           "llm_score_mean": float("nan"), "char_recall": rate}
+        return cls(kinds=kinds, teacher_kinds=list(kinds), source="references (no placement measurement)")
+
+
+@dataclass
+class FalsePositiveModel:
+    """Human (negative) rates for one calibration cell: counts, or a reference spread."""
+
+    label: str  # e.g. "baseline:domain=example.org", "references"
+    counts: CellCounts | None = None  # baseline counts (Beta/Dirichlet posterior)
+    rates: np.ndarray | None = None  # reference point rates per stratum
+    rates_high: np.ndarray | None = None  # reference worst case per stratum (uniform spread from 0)
+    char_rate: float = 0.0
+    char_rate_high: float = 0.0
+
+    def point(self) -> tuple[np.ndarray, float, float, float]:
+        """(stratum rates, teacher score mean, llm score mean, char rate)."""
+        if self.counts is not None:
+            c = self.counts
+            n = max(c.n, 1)
+            return (c.strata / n, c.teacher_score_sum / n, c.llm_score_sum / n,
+                    c.teacher_chars / max(c.chars, 1.0))
+        return self.rates, float("nan"), float("nan"), self.char_rate
+
+    def draw(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, ...]:
+        if self.counts is not None:
+            c = self.counts
+            alpha = np.append(c.strata.astype(np.float64), max(c.n - c.strata.sum(), 0)) + 0.5
+            rates = rng.dirichlet(alpha, size=size)[:, :N_STRATA]
+            n = max(c.n, 1)
+            ts_mean, ls_mean = c.teacher_score_sum / n, c.llm_score_sum / n
+            ts_sd = math.sqrt(max(c.teacher_score_sq / n - ts_mean**2, 0.0) / n)
+            ls_sd = math.sqrt(max(c.llm_score_sq / n - ls_mean**2, 0.0) / n)
+            char = c.teacher_chars / max(c.chars, 1.0)
+            # the character rate is a ratio of sums; its sampling spread follows the doc-level one
+            char_sd = math.sqrt(max(char * (1 - char), 1e-6) / n)
+            return (rates, rng.normal(ts_mean, ts_sd, size), rng.normal(ls_mean, ls_sd, size),
+                    np.clip(rng.normal(char, char_sd, size), 0.0, 1.0))
+        high = self.rates_high if self.rates_high is not None else self.rates
+        u = rng.uniform(0.0, 1.0, size=(size, 1))
+        rates = u * high[None, :]
+        nan = np.full(size, np.nan)
+        return rates, nan, nan, u[:, 0] * self.char_rate_high
+
+
+def reference_fp_model(metrics: Mapping[str, Any]) -> FalsePositiveModel:
+    """False-positive rates from the model's reference figures (no baseline).
+
+    The point rate is the operating FPR; the spread reaches the worst per-source FPR the
+    model card measured (human genres differ from 0% to over 50%), because the audited
+    crawl's genres are unknown.
+    """
+    op = metrics.get("operating_point", {}) or {}
+    fpr = float(op.get("fpr", 0.01) or 0.0)
+    llm_fpr = float((metrics.get("llm_operating_point", {}) or {}).get("fpr", fpr) or 0.0)
+    per_source = [float(r.get("fpr", 0.0) or 0.0) for r in metrics.get("per_source_fpr", []) or []]
+    worst = min(max([fpr * 5, *per_source]), MAX_REFERENCE_FPR)
+    rates = np.array([0.0, fpr, fpr, llm_fpr])
+    high = np.array([0.001, worst, worst, max(worst, llm_fpr)])
+    return FalsePositiveModel(label="references", rates=rates, rates_high=high, char_rate=fpr,
+                              char_rate_high=worst)
+
+
+@dataclass
+class ShareEstimate:
+    estimate: float
+    ci_low: float
+    ci_high: float
+    method: str
+    flagged_share: float
+    by_method: dict[str, float]
+    calibration: str
+    interval: str  # "bootstrap" or "wilson"
+    n: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "estimate": _r(self.estimate), "ci_low": _r(self.ci_low), "ci_high": _r(self.ci_high),
+            "method": self.method, "flagged_share": _r(self.flagged_share),
+            "by_method": {k: _r(v) for k, v in self.by_method.items()},
+            "calibration": self.calibration, "interval": self.interval,
+        }
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def _placement_matrix(placement: Placement, rng: np.random.Generator | None, size: int = 1):
+    """Columns per kind family: (teacher family, other-LLM family).
+
+    Returns stratum-rate matrices ``(size, N_STRATA, K)``, teacher-score means ``(size, K)``,
+    llm-score means ``(size, K)``, char recall ``(size,)`` of the teacher family. With ``rng``
+    the kinds are mixed with Dirichlet(1) weights and each kind's rates drawn from their Beta
+    posterior; without, the kinds are mixed equally at their point rates.
+    """
+    teacher = [k for k in placement.teacher_kinds if k in placement.kinds]
+    other = [k for k in placement.kinds if k not in placement.teacher_kinds]
+    families = [teacher] + ([other] if other else [])
+    mats, tss, lss = [], [], []
+    recall = None
+    for fam_i, fam in enumerate(families):
+        rates = []
+        for kind in fam:
+            st = placement.kinds[kind]
+            n = max(int(st["n"]), 1)
+            counts = np.asarray(st["strata"], dtype=np.float64)
+            if rng is None:
+                rates.append(np.broadcast_to(counts / n, (size, N_STRATA)))
+            else:
+                alpha = np.append(counts, max(n - counts.sum(), 0)) + 0.5
+                rates.append(rng.dirichlet(alpha, size=size)[:, :N_STRATA])
+        rates = np.stack(rates, axis=2)  # size x strata x kinds
+        w = np.full((size, len(fam)), 1.0 / len(fam)) if rng is None else rng.dirichlet(
+            np.ones(len(fam)), size=size)
+        mats.append(np.einsum("bsk,bk->bs", rates, w))
+        ts = np.array([float(placement.kinds[k].get("teacher_score_mean", np.nan)) for k in fam])
+        ls = np.array([float(placement.kinds[k].get("llm_score_mean", np.nan)) for k in fam])
+        tss.append(w @ ts)
+        lss.append(w @ ls)
+        if fam_i == 0:
+            cr = np.array([float(placement.kinds[k].get("char_recall", np.nan)) for k in fam])
+            recall = w @ cr
+    return np.stack(mats, axis=2), np.stack(tss, axis=1), np.stack(lss, axis=1), recall
+
+
+def _solve(q: np.ndarray, phi: np.ndarray, mat: np.ndarray) -> np.ndarray:
+    """Non-negative ``pi`` minimising ``|q - phi - (M - phi) pi|``, total clipped to 1."""
+    a = mat - phi[:, None]
+    b = q - phi
+    if a.shape[0] == 1 or a.shape[1] == 1:
+        # scalar ACC (the usual formula) keeps the exact closed form
+        denom = float(a[:, 0] @ a[:, 0])
+        pi = np.array([max(float(a[:, 0] @ b) / denom, 0.0)]) if denom > 0 else np.zeros(1)
+        if a.shape[1] > 1:
+            pi = np.append(pi, np.zeros(a.shape[1] - 1))
+    else:
+        pi, _ = nnls(a, b)
+    total = pi.sum()
+    return pi / total if total > 1 else pi
+
+
+def _acc_share(q, phi, mat) -> tuple[float, float]:
+    """(teacher share, any-LLM share) from stratum rates. ``matched`` is handled by the caller."""
+    pi = _solve(q[1:], phi[1:], mat[1:])
+    return float(pi[0]), float(pi.sum())
+
+
+def _pacc_share(ts, ls, phi_ts, phi_ls, mat_ts, mat_ls) -> tuple[float, float]:
+    if not (math.isfinite(phi_ts) and np.all(np.isfinite(mat_ts))):
+        return float("nan"), float("nan")
+    q = np.array([ts, ls])
+    phi = np.array([phi_ts, phi_ls])
+    mat = np.stack([mat_ts, mat_ls])
+    pi = _solve(q, phi, mat)
+    return float(pi[0]), float(pi.sum())
+
+
+def estimate_group(
+    counts: CellCounts,
+    fp_models: Sequence[tuple[FalsePositiveModel, float]],
+    placement: Placement,
+    method: str = DEFAULT_METHOD,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, ShareEstimate]:
+    """Teacher and any-LLM shares of one group, by documents and by characters.
+
+    ``fp_models`` is the group's calibration mix: (model, weight) pairs whose weights are the
+    group's document shares per calibration cell (so a corpus mixing news and abstracts gets
+    the news FPR for its news and the abstracts FPR for its abstracts).
+    Returns ``{"teacher": ..., "llm": ..., "teacher_chars": ...}``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown estimation method {method!r}; choose one of {', '.join(METHODS)}")
+    n = counts.n
+    label = " + ".join(sorted({m.label.split("=")[0] for m, _ in fp_models})) or "none"
+    if n == 0:
+        empty = ShareEstimate(float("nan"), 0.0, 1.0, method, float("nan"), {}, label, "none", 0)
+        return {"teacher": empty, "llm": empty, "teacher_chars": empty}
+    weights = np.array([w for _, w in fp_models], dtype=np.float64)
+    weights = weights / weights.sum()
+
+    # ---- point estimates ------------------------------------------------------------
+    phis, phi_ts, phi_ls, phi_c = [], [], [], []
+    for model, _ in fp_models:
+        r, ts, ls, c = model.point()
+        phis.append(r)
+        phi_ts.append(ts)
+        phi_ls.append(ls)
+        phi_c.append(c)
+    phi = weights @ np.stack(phis)
+    phi_t, phi_l, phi_char = float(weights @ phi_ts), float(weights @ phi_ls), float(weights @ phi_c)
+    mat, mts, mls, recall = _placement_matrix(placement, None)
+    mat, mts, mls, recall = mat[0], mts[0], mls[0], float(recall[0])
+
+    q = counts.strata / n
+    m_share = q[0]
+    rest = 1.0 - m_share
+    n_rest = max(n - counts.strata[0], 1)
+    q_rest = np.append(0.0, counts.strata[1:] / n_rest)
+    cc_teacher = float(q[0] + q[1] + q[2])
+    cc_llm = float(q.sum())
+    acc_t, acc_l = _acc_share(q_rest, phi, mat)
+    pacc_t, pacc_l = _pacc_share(counts.teacher_score_sum / n_rest, counts.llm_score_sum / n_rest,
+                                 phi_t, phi_l, mts, mls)
+    point = {
+        "cc": (cc_teacher, cc_llm),
+        "acc": (m_share + rest * acc_t, m_share + rest * acc_l),
+        "pacc": (m_share + rest * pacc_t, m_share + rest * pacc_l),
+    }
+    used = method if math.isfinite(point[method][0]) else "acc"
+    chars = max(counts.chars, 1.0)
+    x_char = counts.teacher_chars / chars
+    mc_share = counts.matched_chars / chars
+    char_point = mc_share + (1 - mc_share) * _clip01((x_char / max(1 - mc_share, 1e-9) - phi_char)
+                                                     / max(recall - phi_char, 1e-6))
+    if used == "cc":
+        char_point = mc_share + x_char
+
+    # ---- intervals --------------------------------------------------------------------
+    if n < WILSON_BELOW:
+        teacher_ci, llm_ci, char_ci = _wilson_cis(counts, fp_models, placement, weights)
+        interval = "wilson"
+    else:
+        teacher_ci, llm_ci, char_ci = _bootstrap_cis(counts, fp_models, placement, weights, used,
+                                                      n_boot, seed)
+        interval = "bootstrap"
+
+    def share(idx: int, ci: tuple[float, float]) -> ShareEstimate:
+        est = _clip01(point[used][idx])
+        return ShareEstimate(est, min(ci[0], est), max(ci[1], est), used,
+                             cc_teacher if idx == 0 else cc_llm,
+                             {k: _clip01(v[idx]) for k, v in point.items()}, label, interval, n)
+
+    char_est = _clip01(char_point)
+    return {
+        "teacher": share(0, teacher_ci),
+        "llm": share(1, llm_ci),
+        "teacher_chars": ShareEstimate(char_est, min(char_ci[0], char_est), max(char_ci[1], char_est),
+                                       used, _clip01(mc_share + x_char), {}, label, interval, n),
+    }
+
+
+def _clip01(x: float) -> float:
+    return float(min(max(x, 0.0), 1.0)) if math.isfinite(x) else float("nan")
+
+
+def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed):
+    rng = np.random.default_rng(seed)
+    n = counts.n
+    b = n_boot
+    # corpus sampling: multinomial over (strata..., none)
+    p_obs = np.append(counts.strata, max(n - counts.strata.sum(), 0)) / n
+    draws = rng.multinomial(n, p_obs, size=b)[:, :N_STRATA].astype(np.float64)
+    n_rest = np.maximum(n - draws[:, 0], 1.0)
+    # false-positive side: each cell drawn independently, mixed by the group's weights
+    phi = np.zeros((b, N_STRATA))
+    phi_t = np.zeros(b)
+    phi_l = np.zeros(b)
+    phi_c = np.zeros(b)
+    for (model, _), w in zip(fp_models, weights, strict=True):
+        r, ts, ls, c = model.draw(rng, b)
+        phi += w * r
+        phi_t += w * ts
+        phi_l += w * ls
+        phi_c += w * c
+    mat, mts, mls, recall = _placement_matrix(placement, rng, b)
+    t_out, l_out, c_out = np.empty(b), np.empty(b), np.empty(b)
+    ts_mean = counts.teacher_score_sum / max(n - counts.strata[0], 1)
+    ls_mean = counts.llm_score_sum / max(n - counts.strata[0], 1)
+    ts_sd = math.sqrt(max(counts.teacher_score_sq / max(n, 1) - ts_mean**2, 0.0) / max(n, 1))
+    ls_sd = math.sqrt(max(counts.llm_score_sq / max(n, 1) - ls_mean**2, 0.0) / max(n, 1))
+    chars = max(counts.chars, 1.0)
+    x_char = counts.teacher_chars / chars
+    mc = counts.matched_chars / chars
+    x_sd = math.sqrt(max(x_char * (1 - x_char), 1e-9) / n)
+    for i in range(b):
+        m_share = draws[i, 0] / n
+        q_rest = np.append(0.0, draws[i, 1:] / n_rest[i])
+        if method == "cc":
+            t = m_share + q_rest[1:3].sum() * (1 - m_share)
+            lshare = m_share + q_rest[1:].sum() * (1 - m_share)
+        elif method == "pacc":
+            tt, ll = _pacc_share(rng.normal(ts_mean, ts_sd), rng.normal(ls_mean, ls_sd), phi_t[i],
+                                 phi_l[i], mts[i], mls[i])
+            t, lshare = m_share + (1 - m_share) * tt, m_share + (1 - m_share) * ll
+        else:
+            tt, ll = _acc_share(q_rest, phi[i], mat[i])
+            t, lshare = m_share + (1 - m_share) * tt, m_share + (1 - m_share) * ll
+        t_out[i], l_out[i] = t, lshare
+        xc = rng.normal(x_char, x_sd)
+        excess = xc / max(1 - mc, 1e-9) - phi_c[i]
+        c_out[i] = mc + (1 - mc) * _clip01(excess / max(recall[i] - phi_c[i], 1e-6))
+    return _pct(t_out), _pct(l_out), _pct(c_out)
+
+
+def _pct(x: np.ndarray) -> tuple[float, float]:
+    x = np.clip(x[np.isfinite(x)], 0.0, 1.0)
+    if x.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(x, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def _wilson_cis(counts, fp_models, placement, weights):
+    """Small groups: Wilson bounds of the flagged share pushed through the extreme error rates."""
+    n = counts.n
+    k_t = float(counts.strata[:3].sum())
+    k_l = float(counts.strata.sum())
+    mat, _, _, recall = _placement_matrix(placement, None)
+    kinds = [k for k in placement.teacher_kinds if k in placement.kinds]
+    tprs = []
+    for k in kinds:
+        st = placement.kinds[k]
+        tprs.append(sum(st["strata"][:3]) / max(st["n"], 1))
+    t_lo = max(min(tprs), 0.05) if tprs else DEFAULT_TPR_FLOOR
+    phi_lo, phi_hi = 0.0, 0.0
+    for (model, _), w in zip(fp_models, weights, strict=True):
+        if model.counts is not None:
+            c = model.counts
+            lo, hi = wilson_interval(float(c.strata[1:3].sum()), c.n)
+        else:
+            lo, hi = 0.0, float(model.rates_high[1:3].sum())
+        phi_lo += w * lo
+        phi_hi += w * hi
+
+    def through(k):
+        lo, hi = wilson_interval(k, n)
+        return _clip01(lo - phi_hi), _clip01((hi - phi_lo) / max(t_lo - phi_lo, 1e-6))
+
+    t_ci = through(k_t)
+    l_ci = through(k_l)
+    return t_ci, l_ci, (0.0, t_ci[1])
+
+
+# ----------------------------------------------------------------------------------------
+# from scores tables to per-group estimates
+
+
+@dataclass
+class ScoreArrays:
+    """The columns of a scores table the estimator needs, as numpy arrays."""
+
+    source: np.ndarray
+    domain: np.ndarray
+    n_chars: np.ndarray
+    strata: np.ndarray
+    teacher_score: np.ndarray
+    llm_score: np.ndarray
+    teacher_chars: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.source.shape[0])
+
+    @classmethod
+    def from_table(cls, table, rule: Mapping[str, Any]) -> ScoreArrays:
+        """Build from a scores ``pyarrow.Table`` and the detectors.json flag rule."""
+        def col(name, dtype=np.float64):
+            return table.column(name).to_numpy(zero_copy_only=False).astype(dtype)
+
+        n = table.num_rows
+        tp = np.asarray(col("teacher_prob"), dtype=np.float64) if n else np.zeros(0)
+        seg = np.asarray(col("teacher_prob_max_segment"), dtype=np.float64) if n else np.zeros(0)
+        lp = np.asarray(col("llm_prob"), dtype=np.float64) if n else np.zeros(0)
+        tf = np.asarray(col("teacher_fraction"), dtype=np.float64) if n else np.zeros(0)
+        nc = np.asarray(col("n_chars"), dtype=np.float64) if n else np.zeros(0)
+        reasons = table.column("flag_reasons").to_pylist() if n else []
+        markers = table.column("markers").to_pylist() if n else []
+        matched = np.array(["minhash_copy" in (r or []) for r in reasons], dtype=bool)
+        self_id = np.array([any(m.startswith("self_id") for m in (ms or [])) for ms in markers], dtype=bool)
+        thr = rule.get("teacher_threshold")
+        llm_thr = rule.get("llm_threshold")
+        strata = doc_strata(tp, seg, lp, matched, self_id,
+                            math.inf if thr is None else thr, math.inf if llm_thr is None else llm_thr)
+        domain = np.array([d if d else "(none)" for d in table.column("domain").to_pylist()], dtype=object) \
+            if n else np.zeros(0, dtype=object)
+        return cls(
+            source=np.array(table.column("source").to_pylist(), dtype=object) if n else domain,
+            domain=domain, n_chars=nc, strata=strata,
+            teacher_score=np.fmax(tp, seg), llm_score=lp,
+            teacher_chars=nc * np.nan_to_num(tf),
+        )
+
+    def counts(self, mask: np.ndarray | None = None) -> CellCounts:
+        return CellCounts.from_arrays(self.strata, self.teacher_score, self.llm_score, self.n_chars,
+                                      self.teacher_chars, mask)
+
+
+class Calibrator:
+    """Assigns every audited document a false-positive calibration cell.
+
+    With a baseline: the document's domain in the baseline when it has at least
+    :data:`MIN_BASELINE_CELL` documents, else its source there, else the references.
+    Without: the references (the model's metrics) for every document.
+    """
+
+    def __init__(self, metrics: Mapping[str, Any], baseline: ScoreArrays | None = None,
+                 min_cell: int = MIN_BASELINE_CELL) -> None:
+        self.reference = reference_fp_model(metrics)
+        self.domain_models: dict[str, FalsePositiveModel] = {}
+        self.source_models: dict[str, FalsePositiveModel] = {}
+        if baseline is not None and baseline.n:
+            for attr, store, level in ((baseline.domain, self.domain_models, "domain"),
+                                       (baseline.source, self.source_models, "source")):
+                keys, inverse = np.unique(attr.astype(str), return_inverse=True)
+                sizes = np.bincount(inverse, minlength=len(keys))
+                for i, key in enumerate(keys):
+                    if sizes[i] >= min_cell:
+                        store[key] = FalsePositiveModel(f"baseline:{level}={key}",
+                                                        counts=baseline.counts(inverse == i))
+
+    def cells(self, scores: ScoreArrays) -> list[FalsePositiveModel]:
+        """The calibration model of every document (same order as ``scores``)."""
+        out = []
+        for src, dom in zip(scores.source, scores.domain, strict=True):
+            model = self.domain_models.get(str(dom)) or self.source_models.get(str(src)) or self.reference
+            out.append(model)
+        return out
+
+    def mix(
+        self, cells: Sequence[FalsePositiveModel], mask: np.ndarray
+    ) -> list[tuple[FalsePositiveModel, float]]:
+        """(model, document share) pairs of the documents selected by ``mask``."""
+        tally: dict[int, list] = {}
+        for i in np.flatnonzero(mask):
+            entry = tally.setdefault(id(cells[i]), [cells[i], 0])
+            entry[1] += 1
+        return [(m, float(k)) for m, k in tally.values()] or [(self.reference, 1.0)]
+
+
+def calibration_summary(mix: Sequence[tuple[FalsePositiveModel, float]]) -> dict[str, float]:
+    """Document share per calibration level ("baseline:domain", "baseline:source", "references")."""
+    total = sum(w for _, w in mix) or 1.0
+    out: dict[str, float] = {}
+    for model, w in mix:
+        level = model.label.split("=")[0]
+        out[level] = round(out.get(level, 0.0) + w / total, 6)
+    return out

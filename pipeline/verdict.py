@@ -1,0 +1,241 @@
+"""Provenance verdicts: deliberate-style, incidental, clean or inconclusive, with evidence.
+
+The rules are deliberately simple and every threshold lives in :class:`VerdictConfig`; the
+reasoning is in ``docs/verdict.md``. Two questions are asked in order:
+
+1. *Is there teacher text at all?* Only the corrected share and its interval answer this
+   (plus a binomial test of the flagged count against the false-positive rate expected
+   for the group): format alone is never evidence, so a source of human-written Q/A in
+   instruction format with no teacher text is ``clean``.
+2. *If so, what pattern?* Signals that describe how dumps of teacher outputs look (high
+   density, prompt/response layout, templated prompts that cluster, whole documents rather
+   than embedded passages, copies of reference outputs, self-identification markers,
+   concentration in time and in few domains) are each compared with a threshold; the
+   weighted share of signals that point to ``deliberate-style`` is the score.
+
+"Deliberate-style" names a pattern in the data. It is not a finding of anyone's intent.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+from scipy.stats import binomtest
+
+DELIBERATE = "deliberate-style"
+INCIDENTAL = "incidental"
+CLEAN = "clean"
+INCONCLUSIVE = "inconclusive"
+SEVERITY = {DELIBERATE: 3, INCIDENTAL: 2, CLEAN: 1, INCONCLUSIVE: 0}
+
+PATTERN_NOTE = (
+    "'deliberate-style' describes a pattern in the data (dense, templated, whole-document teacher "
+    "outputs); it is not a finding about anyone's intent."
+)
+
+
+@dataclass
+class VerdictConfig:
+    """Thresholds of the verdict rules (see docs/verdict.md for the reasoning)."""
+
+    min_documents: int = 30  # fewer documents: inconclusive
+    contaminated_min_ci_low: float = 0.002  # the share's CI lower bound must exceed this ...
+    enrichment_max_p: float = 0.001  # ... and the flagged count must beat the expected FPs
+    clean_max_ci_high: float = 0.05  # clean: no evidence and the share is at most this
+    deliberate_min_share: float = 0.25
+    structured_min_share: float = 0.5  # of flagged documents with a prompt/response layout
+    template_min_cluster: int = 3  # cluster_size from which a document is "templated"
+    template_min_share: float = 0.3
+    whole_doc_min_fraction: float = 0.8  # teacher_fraction from which a document is "whole"
+    whole_doc_min_share: float = 0.7
+    copy_min_share: float = 0.2  # of flagged documents that copy a reference output
+    self_id_min_share: float = 0.05
+    time_window_days: int = 30
+    time_min_excess: float = 0.3  # flagged share in the busiest window minus all docs' share there
+    domain_top_share: float = 0.6  # share of flagged documents in the single busiest domain
+    min_flagged_for_pattern: int = 5
+    deliberate_min_score: float = 0.5
+    weights: dict[str, float] = field(default_factory=lambda: {
+        "teacher_share": 2.0, "structured_share": 2.0, "template_cluster_share": 1.0,
+        "whole_document_share": 1.0, "reference_copy_share": 1.0, "self_id_marker_share": 0.5,
+        "time_concentration": 0.5, "domain_concentration": 1.0,
+    })
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any] | VerdictConfig | None) -> VerdictConfig:
+        if config is None:
+            return cls()
+        if isinstance(config, VerdictConfig):
+            return config
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(config) - known)
+        if unknown:
+            raise ValueError(f"unknown verdict setting(s): {', '.join(unknown)}")
+        base = cls()
+        values = dict(config)
+        if "weights" in values:
+            values["weights"] = {**base.weights, **values["weights"]}
+        return cls(**{**asdict(base), **values})
+
+
+@dataclass
+class GroupRows:
+    """Per-document columns of one group (a source, a domain or the corpus)."""
+
+    flagged: np.ndarray  # bool: counted as teacher evidence (matched, whole or segment)
+    matched: np.ndarray
+    self_id: np.ndarray
+    structured: np.ndarray
+    cluster_size: np.ndarray  # int, 0 when unknown
+    teacher_fraction: np.ndarray
+    crawl_day: np.ndarray  # float days since epoch, NaN when unknown
+    domain: np.ndarray
+
+
+def _ev(signal: str, value: float | None, threshold: float | None, points_to: str, note: str = "") -> dict:
+    out = {"signal": signal, "value": None if value is None or not math.isfinite(value) else round(value, 6),
+           "threshold": threshold, "points_to": points_to}
+    if note:
+        out["note"] = note
+    return out
+
+
+def judge(
+    n: int,
+    share: Mapping[str, Any],
+    expected_flag_rate: float,
+    rows: GroupRows,
+    config: VerdictConfig,
+    calibrated: bool,
+    use_domains: bool = True,
+) -> dict[str, Any]:
+    """The verdict of one group. ``share`` is the group's teacher share (ShareEstimate.to_json()).
+
+    ``expected_flag_rate`` is the share of documents the detectors flag in a clean group of
+    the same make-up (its calibration); ``calibrated`` says whether that came from a baseline.
+    """
+    evidence: list[dict] = []
+    if n < config.min_documents:
+        evidence.append(_ev("documents", n, config.min_documents, INCONCLUSIVE))
+        return {"label": INCONCLUSIVE, "score": 0.0, "evidence": evidence,
+                "reason": f"only {n} documents (fewer than {config.min_documents}): too few to judge"}
+    k = int(rows.flagged.sum())
+    ci_low, ci_high = share.get("ci_low") or 0.0, share.get("ci_high")
+    ci_high = 1.0 if ci_high is None else ci_high
+    p0 = min(max(expected_flag_rate, 1e-6), 1 - 1e-6)
+    pval = float(binomtest(k, n, p0, alternative="greater").pvalue) if n else 1.0
+    enrichment = (k / n) / p0
+    enriched = pval < config.enrichment_max_p
+    present = enriched and ci_low > config.contaminated_min_ci_low
+    evidence.append(_ev("teacher_share_ci_low", ci_low, config.contaminated_min_ci_low,
+                        INCIDENTAL if ci_low > config.contaminated_min_ci_low else CLEAN,
+                        "lower end of the 95% interval of the corrected teacher share"))
+    evidence.append(_ev("flagged_enrichment", enrichment, None, INCIDENTAL if enriched else CLEAN,
+                        f"flagged {k}/{n} vs {p0:.4f} expected without teacher text; binomial p={pval:.2g}"
+                        f" (threshold p<{config.enrichment_max_p})"))
+    if not present:
+        if ci_high <= config.clean_max_ci_high:
+            evidence.append(_ev("teacher_share_ci_high", ci_high, config.clean_max_ci_high, CLEAN))
+            score = 1.0 - ci_high / config.clean_max_ci_high
+            return {"label": CLEAN, "score": round(score, 4), "evidence": evidence,
+                    "reason": "no teacher text beyond the expected false positives; the interval is narrow"}
+        evidence.append(_ev("teacher_share_ci_high", ci_high, config.clean_max_ci_high, INCONCLUSIVE))
+        why = ("the interval is too wide to call the group clean"
+               + ("" if calibrated
+                  else " (no baseline: false-positive rates of this crawl's genres are unknown)"))
+        return {"label": INCONCLUSIVE, "score": 0.0, "evidence": evidence, "reason": why}
+
+    # ---- what pattern? ----------------------------------------------------------------
+    est = float(share.get("estimate") or 0.0)
+    votes: list[tuple[str, bool]] = []
+
+    def vote(signal, value, threshold, deliberate, note=""):
+        evidence.append(_ev(signal, value, threshold, DELIBERATE if deliberate else INCIDENTAL, note))
+        votes.append((signal, deliberate))
+
+    vote("teacher_share", est, config.deliberate_min_share, est >= config.deliberate_min_share,
+         "corrected share of documents")
+    if k >= config.min_flagged_for_pattern:
+        f = rows.flagged
+        structured = float(rows.structured[f].mean())
+        vote("structured_share", structured, config.structured_min_share,
+             structured >= config.structured_min_share, "flagged documents laid out as prompt/response")
+        templ = float((rows.cluster_size[f] >= config.template_min_cluster).mean())
+        vote("template_cluster_share", templ, config.template_min_share, templ >= config.template_min_share,
+             f"flagged documents in near-duplicate clusters of >= {config.template_min_cluster}")
+        whole = float((np.nan_to_num(rows.teacher_fraction[f]) >= config.whole_doc_min_fraction)
+                      .__or__(rows.matched[f]).mean())
+        vote("whole_document_share", whole, config.whole_doc_min_share, whole >= config.whole_doc_min_share,
+             "flagged documents that are teacher text throughout (not a passage inside a page)")
+        copies = float(rows.matched[f].mean())
+        vote("reference_copy_share", copies, config.copy_min_share, copies >= config.copy_min_share,
+             "flagged documents that copy a reference output (MinHash)")
+        selfid = float(rows.self_id[f].mean())
+        vote("self_id_marker_share", selfid, config.self_id_min_share, selfid >= config.self_id_min_share,
+             "flagged documents with a self-identification marker")
+        days = rows.crawl_day
+        if np.isfinite(days).sum() >= config.min_flagged_for_pattern and np.isfinite(days[f]).any():
+            excess = _time_excess(days, f, config.time_window_days)
+            vote("time_concentration", excess, config.time_min_excess, excess >= config.time_min_excess,
+                 f"flagged share in the busiest {config.time_window_days}-day window minus all documents'")
+        if use_domains:
+            doms, cnt = np.unique(rows.domain[f].astype(str), return_counts=True)
+            top = float(cnt.max() / cnt.sum()) if cnt.size else 0.0
+            vote("domain_concentration", top, config.domain_top_share, top >= config.domain_top_share,
+                 f"flagged documents in the busiest of {doms.size} domains")
+    weight = sum(config.weights.get(s, 1.0) for s, _ in votes)
+    score = sum(config.weights.get(s, 1.0) for s, d in votes if d) / weight if weight else 0.0
+    if score >= config.deliberate_min_score:
+        return {"label": DELIBERATE, "score": round(score, 4), "evidence": evidence,
+                "reason": "teacher text present in a dense, dump-like pattern. " + PATTERN_NOTE}
+    return {"label": INCIDENTAL, "score": round(1.0 - score, 4), "evidence": evidence,
+            "reason": "teacher text present, scattered like ordinary web contamination"}
+
+
+def _time_excess(days: np.ndarray, flagged: np.ndarray, window: int) -> float:
+    ok = np.isfinite(days)
+    fd = np.sort(days[flagged & ok])
+    all_days = np.sort(days[ok])
+    if fd.size == 0:
+        return 0.0
+    # the window that holds the most flagged documents
+    right = np.searchsorted(fd, fd + window, side="right")
+    best = int(np.argmax(right - np.arange(fd.size)))
+    start, count = fd[best], right[best] - best
+    in_all = np.searchsorted(all_days, start + window, side="right") - np.searchsorted(all_days, start)
+    return float(count / fd.size - in_all / all_days.size)
+
+
+def corpus_verdict(
+    source_verdicts: Sequence[tuple[str, Mapping[str, Any]]], n_documents: int
+) -> dict[str, Any]:
+    """The most serious conclusive pattern any source shows, naming that source.
+
+    ``source_verdicts`` holds (source name, verdict) pairs. ``inconclusive`` only when no
+    source is conclusive (or there are no documents at all).
+    """
+    if n_documents == 0 or not source_verdicts:
+        return {"label": INCONCLUSIVE, "score": 0.0, "source": None,
+                "evidence": [_ev("documents", n_documents, 1, INCONCLUSIVE)],
+                "reason": "the corpus has no documents" if n_documents == 0 else "no sources"}
+    ranked = sorted(source_verdicts, key=lambda sv: (-SEVERITY[sv[1]["label"]], -sv[1]["score"], sv[0]))
+    name, top = ranked[0]
+    if top["label"] == INCONCLUSIVE:
+        return {"label": INCONCLUSIVE, "score": 0.0, "source": None,
+                "evidence": [{**e, "source": n} for n, v in source_verdicts for e in v["evidence"][:1]],
+                "reason": "no source has enough evidence for a conclusion: "
+                + "; ".join(f"{n}: {v.get('reason', '')}" for n, v in source_verdicts[:5])}
+    same = [n for n, v in source_verdicts if v["label"] == top["label"]]
+    evidence = [{**e, "source": name} for e in top["evidence"]]
+    reason = f"source {name!r} is {top['label']}"
+    if len(same) > 1:
+        others = ", ".join(s for s in same if s != name)[:200]
+        reason += f" (as are {len(same) - 1} other source(s): {others})"
+    if top["label"] == DELIBERATE:
+        reason += ". " + PATTERN_NOTE
+    return {"label": top["label"], "score": top["score"], "source": name, "evidence": evidence,
+            "reason": reason}
