@@ -1,0 +1,482 @@
+"""Ingest: inputs in crawl formats -> one Parquet corpus with exact accounting.
+
+Two steps, so a flow can run one task per input file:
+
+1. :func:`ingest_file` reads one :class:`InputSpec`, normalises each record, rejects what
+   cannot be a document (with a stable reason) and writes a *staged part* (documents and
+   rejections as Parquet, in input order) plus its counts.
+2. :func:`finalize_corpus` merges the staged parts in input order, drops exact duplicates
+   by ``content_sha1`` (first occurrence kept, across all inputs), and writes the corpus
+   directory atomically::
+
+       CORPUS_DIR/docs/source=<name>/part-00000.parquet   (zstd, hive-partitioned by source)
+       CORPUS_DIR/rejected/part-00000.parquet             (REJECTED_SCHEMA)
+       CORPUS_DIR/manifest.json
+
+For every input, ``records_read == written + exact_duplicates + rejected``. Memory does
+not grow with input size: records stream in batches, and the only thing that grows is
+the set of 20-byte digests used for de-duplication.
+
+:func:`ingest` runs both steps in-process (no Prefect); :mod:`flows.ingest` runs them as
+Prefect tasks. :func:`read_corpus` reads a corpus back in a stable order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from pipeline import document as d
+from pipeline.document import Document, ReaderStats, Rejection
+from pipeline.normalize import content_sha1, make_doc_id, normalize_text, registered_domain
+from pipeline.readers import InputError, InputSpec, expand_input, read_input, resolve_date
+from pipeline.schema import (
+    CORPUS_SCHEMA,
+    CORPUS_SCHEMA_VERSION,
+    REJECTED_SCHEMA,
+    check_schema,
+)
+from pipeline.storage import atomic_directory, atomic_write_json, read_json
+
+__all__ = [
+    "IngestOptions",
+    "InputError",
+    "InputSpec",
+    "finalize_corpus",
+    "ingest",
+    "ingest_file",
+    "plan_inputs",
+    "read_corpus",
+]
+
+MANIFEST_NAME = "manifest.json"
+DOCS_DIR = "docs"
+REJECTED_DIR = "rejected"
+# Files inside docs/ carry every corpus column except the partition column.
+DOCS_FILE_SCHEMA = CORPUS_SCHEMA.remove(CORPUS_SCHEMA.get_field_index("source"))
+PARTITIONING = ds.partitioning(pa.schema([pa.field("source", pa.string())]), flavor="hive")
+
+_STAGE_BATCH_ROWS = 4096
+_STAGE_BATCH_CHARS = 16_000_000
+# Corpus row groups: large enough for fast scans, small enough to bound writer memory.
+_ROW_GROUP_ROWS = 65_536
+_ROW_GROUP_BYTES = 64 << 20
+_BUFFERED_BYTES_LIMIT = 256 << 20
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestOptions:
+    """Options of one ingest run.
+
+    ``source`` overrides every record's source; ``fmt`` forces the input format;
+    ``text_field`` names the text column; a normalised text longer than ``max_chars``
+    characters is rejected as ``too_long``.
+    """
+
+    source: str | None = None
+    fmt: str | None = None
+    text_field: str = "text"
+    max_chars: int = 1_000_000
+
+
+def plan_inputs(inputs: Sequence[str | os.PathLike[str]], options: IngestOptions = IngestOptions()) -> list[
+        InputSpec]:
+    """Expand user inputs into specs (one per file; a folder's text files form one spec).
+
+    Inputs keep the order given; a folder's files are sorted. Raises :class:`InputError`
+    (one-line message) for a missing path, an unreadable explicit file or an unknown format.
+    """
+    if not inputs:
+        raise InputError("no input given")
+    specs: list[InputSpec] = []
+    seen: set[tuple[Path, tuple[Path, ...]]] = set()
+    for item in inputs:
+        for spec in expand_input(item, options.fmt):
+            key = (spec.path.resolve(), tuple(f.resolve() for f in spec.files))
+            if key not in seen:  # the same file given twice is read once
+                seen.add(key)
+                specs.append(spec)
+    return specs
+
+
+# --------------------------------------------------------------------------- step 1
+
+
+def _file_info(path: Path, fmt: str) -> dict[str, Any]:
+    info: dict[str, Any] = {"path": str(path), "format": fmt, "size": None, "sha256": None}
+    try:
+        with open(path, "rb") as handle:
+            info["sha256"] = hashlib.file_digest(handle, "sha256").hexdigest()
+        info["size"] = path.stat().st_size
+    except OSError as exc:
+        info["error"] = exc.strerror or str(exc)
+    return info
+
+
+def _stage_name(spec: InputSpec) -> str:
+    key = f"{spec.fmt}\x00{spec.path.resolve()}\x00" + "\x00".join(str(f) for f in spec.files)
+    return "part-" + hashlib.sha1(key.encode()).hexdigest()[:20]
+
+
+class _ColumnBuffer:
+    """Rows of one schema collected column-wise and written out in batches."""
+
+    def __init__(self, schema: pa.Schema, writer: pq.ParquetWriter) -> None:
+        self.schema = schema
+        self.writer = writer
+        self.columns: dict[str, list[Any]] = {name: [] for name in schema.names}
+        self.rows = 0
+        self.chars = 0
+
+    def append(self, row: dict[str, Any], chars: int = 0) -> None:
+        for name, values in self.columns.items():
+            values.append(row[name])
+        self.rows += 1
+        self.chars += chars
+        if self.rows >= _STAGE_BATCH_ROWS or self.chars >= _STAGE_BATCH_CHARS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        arrays = [pa.array(self.columns[f.name], type=f.type) for f in self.schema]
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        for values in self.columns.values():
+            values.clear()
+        self.rows = 0
+        self.chars = 0
+
+
+def _reject_row(rej: Rejection) -> dict[str, Any]:
+    return {"reason": rej.reason, "input_path": rej.input_path, "position": rej.position,
+            "detail": rej.detail, "excerpt": rej.excerpt}
+
+
+def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = IngestOptions()) -> dict:
+    """Read one input into a staged part under ``staging_dir``; return its counts.
+
+    The part (``docs.parquet``, ``rejected.parquet``) is written atomically, so a retried
+    task simply replaces it. The returned dict is JSON-serialisable: ``spec`` fields,
+    ``inputs`` (path, size, sha256, format per file), ``records_read``, ``staged``,
+    ``rejected``, ``rejected_by_reason``, ``warc_records_skipped``, ``invalid_utf8``,
+    ``invalid_dates``, ``seconds`` and ``part_dir``.
+    """
+    started = time.perf_counter()
+    staging_dir = Path(staging_dir)
+    stats = ReaderStats()
+    staged = 0
+    rejected: dict[str, int] = {}
+    dumps = orjson.dumps
+    meta_opts = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    part_dir = staging_dir / _stage_name(spec)
+    with atomic_directory(part_dir) as tmp:
+        docs_writer = pq.ParquetWriter(tmp / "docs.parquet", CORPUS_SCHEMA, compression="zstd",
+                                       compression_level=1)
+        rej_writer = pq.ParquetWriter(tmp / "rejected.parquet", REJECTED_SCHEMA, compression="zstd")
+        docs = _ColumnBuffer(CORPUS_SCHEMA, docs_writer)
+        rejects = _ColumnBuffer(REJECTED_SCHEMA, rej_writer)
+        try:
+            for item in read_input(spec, options.text_field, stats):
+                if isinstance(item, Document):
+                    row, rej = _document_row(item, spec, options, stats, dumps, meta_opts)
+                    if row is not None:
+                        docs.append(row, row["n_chars"])
+                        staged += 1
+                        continue
+                    item = rej
+                assert isinstance(item, Rejection)
+                rejected[item.reason] = rejected.get(item.reason, 0) + 1
+                rejects.append(_reject_row(item))
+            docs.flush()
+            rejects.flush()
+        finally:
+            docs_writer.close()
+            rej_writer.close()
+    n_rejected = sum(rejected.values())
+    return {
+        "path": str(spec.path),
+        "format": spec.fmt,
+        "default_source": spec.default_source,
+        "inputs": [_file_info(f, spec.fmt) for f in spec.files],
+        "records_read": staged + n_rejected,
+        "staged": staged,
+        "rejected": n_rejected,
+        "rejected_by_reason": dict(sorted(rejected.items())),
+        "warc_records_skipped": dict(sorted(stats.skipped.items())),
+        "invalid_utf8": stats.invalid_utf8,
+        "invalid_dates": stats.invalid_dates,
+        "seconds": round(time.perf_counter() - started, 3),
+        "part_dir": str(part_dir),
+    }
+
+
+def _document_row(doc: Document, spec: InputSpec, options: IngestOptions, stats: ReaderStats,
+                  dumps: Any, meta_opts: int) -> tuple[dict[str, Any] | None, Rejection | None]:
+    text = normalize_text(doc.text)
+    if not text:
+        return None, Rejection(d.EMPTY_TEXT, doc.position, doc.input_path, "no text after normalisation",
+                               d.excerpt(doc.text))
+    n_chars = len(text)
+    if n_chars > options.max_chars:
+        return None, Rejection(d.TOO_LONG, doc.position, doc.input_path,
+                               f"{n_chars} characters > max_chars {options.max_chars}", d.excerpt(text))
+    sha = content_sha1(text)
+    source = options.source or doc.source or spec.default_source
+    resolve_date(doc, stats)
+    meta = doc.meta
+    # The record's own id and prompt have no corpus column; keep them with the leftovers.
+    extra = {k: v for k, v in (("id", doc.id), ("prompt_id", doc.prompt_id), ("prompt", doc.prompt))
+             if v is not None and k not in meta}
+    if extra and "warc_record_id" not in meta:
+        meta = {**meta, **extra}
+    return {
+        "doc_id": make_doc_id(source, sha),
+        "source": source,
+        "url": doc.url,
+        "domain": registered_domain(doc.url),
+        "crawl_date": doc.crawl_date,
+        "text": text,
+        "n_chars": n_chars,
+        "content_sha1": sha,
+        "format": doc.fmt,
+        "meta": dumps(meta, option=meta_opts, default=str).decode() if meta else None,
+    }, None
+
+
+# --------------------------------------------------------------------------- step 2
+
+
+class _PartitionWriter:
+    """docs/source=<name>/part-00000.parquet, written in large row groups."""
+
+    def __init__(self, docs_dir: Path, source: str) -> None:
+        self.dir = docs_dir / f"source={quote(source, safe='')}"
+        self.writer: pq.ParquetWriter | None = None
+        self.batches: list[pa.RecordBatch] = []
+        self.rows = 0
+        self.bytes = 0
+        self.written = 0
+
+    def append(self, batch: pa.RecordBatch) -> None:
+        self.batches.append(batch)
+        self.rows += batch.num_rows
+        self.bytes += batch.nbytes
+        if self.rows >= _ROW_GROUP_ROWS or self.bytes >= _ROW_GROUP_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        if self.writer is None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(self.dir / "part-00000.parquet", DOCS_FILE_SCHEMA,
+                                           compression="zstd")
+        table = pa.Table.from_batches(self.batches, schema=DOCS_FILE_SCHEMA)
+        self.writer.write_table(table, row_group_size=self.rows)
+        self.written += self.rows
+        self.batches = []
+        self.rows = 0
+        self.bytes = 0
+
+    def close(self) -> None:
+        self.flush()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _split_by_source(batch: pa.RecordBatch) -> Iterator[tuple[str, pa.RecordBatch]]:
+    sources = batch.column("source")
+    body = batch.drop_columns(["source"])
+    unique = pc.unique(sources).to_pylist()
+    if len(unique) == 1:
+        yield unique[0], body
+        return
+    for source in unique:
+        yield source, body.filter(pc.equal(sources, source))
+
+
+def _add(total: dict[str, int], part: dict[str, int]) -> None:
+    for key, value in part.items():
+        total[key] = total.get(key, 0) + value
+
+
+def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
+                    options: IngestOptions = IngestOptions()) -> dict:
+    """Merge staged parts (in the order given) into the corpus at ``out``; return the manifest.
+
+    Exact duplicates (same ``content_sha1``) are dropped across all inputs, first occurrence
+    kept. ``out`` is replaced atomically; ``staging_dir`` is left for the caller to remove.
+    """
+    started = time.perf_counter()
+    out = Path(out)
+    seen: set[bytes] = set()
+    totals: dict[str, Any] = {"records_read": 0, "written": 0, "exact_duplicates": 0, "rejected": 0,
+                              "invalid_utf8": 0, "invalid_dates": 0}
+    rejected_by_reason: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    inputs: list[dict] = []
+    by_source: dict[str, int] = {}
+    with atomic_directory(out) as tmp:
+        docs_dir = tmp / DOCS_DIR
+        docs_dir.mkdir()
+        (tmp / REJECTED_DIR).mkdir()
+        partitions: dict[str, _PartitionWriter] = {}
+        rej_writer = pq.ParquetWriter(tmp / REJECTED_DIR / "part-00000.parquet", REJECTED_SCHEMA,
+                                      compression="zstd")
+        try:
+            for result in file_results:
+                part = Path(result["part_dir"])
+                written = duplicates = 0
+                staged = pq.ParquetFile(part / "docs.parquet")
+                for batch in staged.iter_batches(batch_size=8192):
+                    keep = []
+                    for digest in batch.column("content_sha1").to_pylist():
+                        key = bytes.fromhex(digest)
+                        if key in seen:
+                            keep.append(False)
+                        else:
+                            seen.add(key)
+                            keep.append(True)
+                    n_keep = sum(keep)
+                    duplicates += len(keep) - n_keep
+                    if not n_keep:
+                        continue
+                    kept = batch if n_keep == len(keep) else batch.filter(pa.array(keep))
+                    written += n_keep
+                    for source, piece in _split_by_source(kept):
+                        writer = partitions.get(source)
+                        if writer is None:
+                            writer = partitions[source] = _PartitionWriter(docs_dir, source)
+                        writer.append(piece)
+                        by_source[source] = by_source.get(source, 0) + piece.num_rows
+                    if sum(w.bytes for w in partitions.values()) > _BUFFERED_BYTES_LIMIT:
+                        for writer in partitions.values():
+                            writer.flush()
+                staged.close()
+                rej_file = pq.ParquetFile(part / "rejected.parquet")
+                for batch in rej_file.iter_batches(batch_size=8192):
+                    rej_writer.write_batch(batch)
+                rej_file.close()
+                if written + duplicates != result["staged"]:
+                    raise RuntimeError(f"staged part of {result['path']} has {written + duplicates} rows, "
+                                       f"expected {result['staged']}")
+                entry = {k: result[k] for k in ("path", "format", "default_source", "inputs", "records_read",
+                                                "rejected", "rejected_by_reason", "warc_records_skipped",
+                                                "invalid_utf8", "invalid_dates", "seconds")}
+                entry["written"] = written
+                entry["exact_duplicates"] = duplicates
+                inputs.append(entry)
+                totals["records_read"] += result["records_read"]
+                totals["written"] += written
+                totals["exact_duplicates"] += duplicates
+                totals["rejected"] += result["rejected"]
+                totals["invalid_utf8"] += result["invalid_utf8"]
+                totals["invalid_dates"] += result["invalid_dates"]
+                _add(rejected_by_reason, result["rejected_by_reason"])
+                _add(skipped, result["warc_records_skipped"])
+            for writer in partitions.values():
+                writer.close()
+        finally:
+            rej_writer.close()
+        if totals["records_read"] != totals["written"] + totals["exact_duplicates"] + totals["rejected"]:
+            raise RuntimeError(f"ingest accounting does not add up: {totals}")
+        totals["rejected_by_reason"] = dict(sorted(rejected_by_reason.items()))
+        totals["warc_records_skipped"] = dict(sorted(skipped.items()))
+        totals["written_by_source"] = dict(sorted(by_source.items()))
+        manifest = {
+            "kind": "corpus_manifest",
+            "schema_version": CORPUS_SCHEMA_VERSION,
+            "options": asdict(options),
+            "inputs": inputs,
+            "counts": totals,
+            "timings": {
+                "read_seconds": round(sum(r["seconds"] for r in file_results), 3),
+                "finalize_seconds": round(time.perf_counter() - started, 3),
+            },
+        }
+        atomic_write_json(tmp / MANIFEST_NAME, manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------- in-process run
+
+
+def ingest(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
+           options: IngestOptions = IngestOptions(), progress: ProgressCallback | None = None) -> dict:
+    """Ingest ``inputs`` into the corpus directory ``out`` in this process; return the manifest.
+
+    ``progress(label, done, total)`` is called before the first input and after each input
+    and the final merge (``done``/``total`` count steps: inputs plus one merge).
+    """
+    started = time.perf_counter()
+    specs = plan_inputs(inputs, options)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    total = len(specs) + 1
+    try:
+        results = []
+        for done, spec in enumerate(specs):
+            if progress is not None:
+                progress(str(spec.path), done, total)
+            results.append(ingest_file(spec, staging, options))
+        if progress is not None:
+            progress("merging", len(specs), total)
+        manifest = finalize_corpus(results, staging, out, options)
+        if progress is not None:
+            progress("done", total, total)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    manifest["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
+    atomic_write_json(out / MANIFEST_NAME, manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def open_corpus(corpus_dir: str | os.PathLike[str]) -> ds.Dataset:
+    """The corpus ``docs/`` dataset (``source`` from the partition), after a schema check."""
+    root = Path(corpus_dir)
+    manifest_path = root / MANIFEST_NAME
+    if not manifest_path.is_file():
+        raise InputError(f"not a corpus directory (no {MANIFEST_NAME}): {root}")
+    manifest = read_json(manifest_path)
+    if manifest.get("schema_version") != CORPUS_SCHEMA_VERSION:
+        raise InputError(f"corpus {root} has schema version {manifest.get('schema_version')!r}, "
+                         f"this code reads {CORPUS_SCHEMA_VERSION!r}: re-run ingest")
+    dataset = ds.dataset(str(root / DOCS_DIR), format="parquet", partitioning=PARTITIONING)
+    if dataset.files:
+        check_schema(dataset.schema, CORPUS_SCHEMA, f"corpus {root}")
+    return dataset
+
+
+def read_corpus(corpus_dir: str | os.PathLike[str], columns: list[str] | None = None,
+                batch_size: int = 4096) -> Iterator[pa.RecordBatch]:
+    """Stream the corpus documents as record batches, in a stable order.
+
+    Order: partitions by their directory name, then rows in the order they were written
+    (input order). ``columns`` defaults to every corpus column, in ``CORPUS_SCHEMA`` order.
+    Raises :class:`InputError` when ``corpus_dir`` is not a corpus, and
+    :class:`pipeline.schema.SchemaMismatchError` when it has another schema version.
+    """
+    dataset = open_corpus(corpus_dir)
+    names = list(columns) if columns is not None else CORPUS_SCHEMA.names
+    for fragment in sorted(dataset.get_fragments(), key=lambda f: f.path):
+        yield from fragment.to_batches(columns=names, schema=dataset.schema, batch_size=batch_size)

@@ -1,0 +1,817 @@
+"""Streaming readers for the formats crawlers produce.
+
+One reader per format turns an input into a stream of :class:`~pipeline.document.Document`
+or :class:`~pipeline.document.Rejection`, in input order, one record at a time (Parquet in
+small batches); no reader holds a whole file in memory.
+
+Formats: ``jsonl`` (also NDJSON; plain, gzip or zstd, recognised by magic bytes, not by
+name), ``csv``, ``tsv``, ``parquet``, ``text`` (one document per file; a folder of them is
+read as one input) and ``warc`` / ``wet`` (fastwarc; HTML responses become main text with
+resiliparse, WET ``conversion`` records are taken as text, every other record is skipped and
+counted by kind).
+
+Fields are found by name: the text in ``text_field`` (default ``text``), and, case-insensitively,
+the URL in ``url``/``uri``/``link``/``WARC-Target-URI``, the date in
+``crawl_date``/``date``/``timestamp``/``WARC-Date``, the source in ``source``/``site``, an id in
+``id``/``doc_id``; other fields are kept as ``meta``.
+
+Reference and training sets are read with :func:`iter_texts`; the crawl ingest
+(:mod:`pipeline.ingest`) uses :func:`expand_input` and :func:`read_input`.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import gzip
+import io
+import logging
+import os
+import sys
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+import zstandard
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+from resiliparse.extract.html2text import extract_plain_text
+from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+from resiliparse.parse.html import HTMLTree
+
+from pipeline import document as d
+from pipeline.document import Document, ReaderStats, Rejection
+from pipeline.normalize import decode_utf8, normalize_text, parse_date
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("jsonl", "csv", "tsv", "parquet", "text", "warc", "wet")
+
+_COMPRESSION_SUFFIXES = {".gz", ".gzip", ".zst", ".zstd"}
+_FORMAT_SUFFIXES = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "text",
+    ".text": "text",
+    ".md": "text",
+    ".warc": "warc",
+    ".wet": "wet",
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_PARQUET_MAGIC = b"PAR1"
+_SNIFF_BYTES = 8192
+
+_URL_NAMES = ("url", "uri", "link", "warc-target-uri", "target_uri", "target_url", "page_url")
+_DATE_NAMES = ("crawl_date", "date", "timestamp", "warc-date", "crawled_at", "fetch_time", "fetch_date")
+_SOURCE_NAMES = ("source", "site")
+_ID_NAMES = ("id", "doc_id")
+_PROMPT_ID_NAMES = ("prompt_id",)
+_PROMPT_NAMES = ("prompt",)
+_HTML_TYPES = {"text/html", "application/xhtml+xml", "application/xml", "text/xml"}
+
+
+class InputError(Exception):
+    """An input cannot be read at all; the message is a one-line reason for the user."""
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def _suffixes(path: Path) -> tuple[str | None, str | None]:
+    """(format from the name, compression suffix) for a file name."""
+    suffixes = [s.lower() for s in path.suffixes]
+    compression = None
+    if suffixes and suffixes[-1] in _COMPRESSION_SUFFIXES:
+        compression = suffixes.pop()
+    fmt = _FORMAT_SUFFIXES.get(suffixes[-1]) if suffixes else None
+    return fmt, compression
+
+
+def source_name(path: Path) -> str:
+    """Default source name of an input: its name without format and compression suffixes."""
+    name = path.name
+    while True:
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in _COMPRESSION_SUFFIXES or ext.lower() in _FORMAT_SUFFIXES:
+            name = stem
+        else:
+            return name or path.name
+
+
+def _open_stream(path: Path) -> BinaryIO:
+    """Open ``path`` for reading, decompressing gzip or zstd by magic bytes (not by name)."""
+    raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
+    head = raw.read(4)
+    raw.seek(0)
+    if head.startswith(_GZIP_MAGIC):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if head == _ZSTD_MAGIC:
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
+        return io.BufferedReader(reader, buffer_size=1 << 16)
+    return raw
+
+
+def _head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
+    """The first ``n`` decompressed bytes of ``path`` (fewer when the stream breaks early)."""
+    with _open_stream(path) as stream:
+        try:
+            return stream.read(n)
+        except (EOFError, OSError, zlib.error, zstandard.ZstdError):
+            return b""
+
+
+def looks_binary(head: bytes) -> bool:
+    """True when a sample of bytes is not text: NUL bytes, or mostly undecodable bytes."""
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    text = head.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    # A cut multi-byte character at the end of the sample costs at most 3 replacements.
+    if bad > 3 and bad > len(text) * 0.1:
+        return True
+    controls = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return controls > len(head) * 0.1
+
+
+def _sniff_format(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        if handle.read(4) == _PARQUET_MAGIC:
+            return "parquet"
+    head = _head(path, 1 << 16)
+    if head.startswith(b"WARC/"):
+        return "wet" if b"WARC-Type: conversion" in head else "warc"
+    if looks_binary(head):
+        return None
+    first = head.lstrip()[:1]
+    if first == b"{":
+        return "jsonl"
+    return "text"
+
+
+def detect_format(path: Path) -> str:
+    """The format of ``path``: one of :data:`FORMATS`.
+
+    The name decides when it has a known suffix (``.jsonl.gz``, ``.warc.wet.gz``, ...);
+    otherwise the content does (Parquet magic, ``WARC/`` header, a JSON object, plain
+    text). A directory is a text folder. Raises :class:`InputError` for a missing path or
+    content of no known format.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        return "text"
+    fmt, _ = _suffixes(path)
+    if fmt is not None:
+        return fmt
+    try:
+        sniffed = _sniff_format(path)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if sniffed is None:
+        raise InputError(f"unknown format (not JSONL, CSV/TSV, Parquet, text or WARC): {path}")
+    return sniffed
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One unit of reading (one ingest task): a file, or the text files of one folder input.
+
+    ``files`` is ``(path,)`` for a single file and the sorted text files for a text folder.
+    ``default_source`` is used when neither ``--source`` nor a record field names the source.
+    """
+
+    path: Path
+    fmt: str
+    files: tuple[Path, ...]
+    default_source: str
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    """Files under ``root`` in a stable (sorted) order, hidden files and folders left out."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def expand_input(path: str | os.PathLike[str], fmt: str | None = None) -> list[InputSpec]:
+    """Turn one user-given path into input specs.
+
+    A file is one spec. A folder is walked: every file with a structured format (JSONL,
+    CSV/TSV, Parquet, WARC/WET) is its own spec (source = its name); all other files
+    form one text-folder spec (one document per file, source = the folder name), in
+    which a file that turns out not to be text is rejected, never dropped. ``fmt``
+    forces the format of every file. Raises :class:`InputError` for a missing path, an
+    explicitly given file that cannot be opened, or an unknown format.
+    """
+    p = Path(path)
+    if fmt is not None and fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
+    if not p.exists() and not p.is_symlink():
+        raise InputError(f"input not found: {p}")
+    if p.is_dir():
+        specs: list[InputSpec] = []
+        text_files: list[Path] = []
+        for file in _walk(p):
+            file_fmt = fmt or _suffixes(file)[0]
+            if file_fmt in (None, "text"):
+                text_files.append(file)
+            else:
+                specs.append(InputSpec(file, file_fmt, (file,), source_name(file)))
+        if text_files:
+            specs.append(InputSpec(p, "text", tuple(text_files), p.resolve().name or "text"))
+        return specs
+    try:
+        with open(p, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot read {p}: {exc.strerror or exc}") from None
+    file_fmt = fmt or detect_format(p)
+    return [InputSpec(p, file_fmt, (p,), source_name(p))]
+
+
+# --------------------------------------------------------------------------- fields
+
+
+@dataclass(frozen=True)
+class _FieldMap:
+    text: str | None
+    url: str | None
+    date: str | None
+    source: str | None
+    id: str | None
+    prompt_id: str | None
+    prompt: str | None
+
+    @functools.cached_property
+    def used(self) -> frozenset[str]:
+        names = (self.text, self.url, self.date, self.source, self.id, self.prompt_id, self.prompt)
+        return frozenset(n for n in names if n)
+
+
+def _pick(lower: dict[str, str], names: tuple[str, ...], taken: set[str]) -> str | None:
+    for name in names:
+        key = lower.get(name)
+        if key is not None and key not in taken:
+            return key
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _field_map(keys: tuple[str, ...], text_field: str) -> _FieldMap:
+    """Which record keys hold the text, URL, date, ... (computed once per key layout)."""
+    lower: dict[str, str] = {}
+    for key in keys:
+        lower.setdefault(key.lower(), key)
+    text = text_field if text_field in keys else lower.get(text_field.lower())
+    taken = {text} if text else set()
+    return _FieldMap(
+        text=text,
+        url=_pick(lower, _URL_NAMES, taken),
+        date=_pick(lower, _DATE_NAMES, taken),
+        source=_pick(lower, _SOURCE_NAMES, taken),
+        id=_pick(lower, _ID_NAMES, taken),
+        prompt_id=_pick(lower, _PROMPT_ID_NAMES, taken),
+        prompt=_pick(lower, _PROMPT_NAMES, taken),
+    )
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return None
+
+
+def _record_to_doc(
+    rec: dict[str, Any],
+    fmap: _FieldMap,
+    position: int,
+    input_path: str,
+    fmt: str,
+    text_field: str,
+    invalid_utf8: bool,
+) -> Document | Rejection:
+    if fmap.text is None:
+        return Rejection(
+            d.MISSING_TEXT_FIELD, position, input_path,
+            f"no field {text_field!r} (fields: {', '.join(sorted(rec))[:200]})",
+            d.excerpt(orjson.dumps(rec, default=str)),
+        )
+    text = rec[fmap.text]
+    if isinstance(text, bytes):
+        text, bad = decode_utf8(text)
+        invalid_utf8 = invalid_utf8 or bad
+    if not isinstance(text, str):
+        reason = d.MISSING_TEXT_FIELD if text is None else d.INVALID_TEXT_FIELD
+        return Rejection(
+            reason, position, input_path,
+            f"field {fmap.text!r} is {'null' if text is None else type(text).__name__}, not a string",
+            d.excerpt(orjson.dumps(rec, default=str)),
+        )
+    used = fmap.used
+    meta = {k: v for k, v in rec.items() if k not in used} if len(rec) > len(used) else {}
+    return Document(
+        text=text,
+        position=position,
+        input_path=input_path,
+        fmt=fmt,
+        source=_as_str(rec.get(fmap.source)) if fmap.source else None,
+        url=_as_str(rec.get(fmap.url)) if fmap.url else None,
+        date=rec.get(fmap.date) if fmap.date else None,
+        id=_as_str(rec.get(fmap.id)) if fmap.id else None,
+        prompt_id=_as_str(rec.get(fmap.prompt_id)) if fmap.prompt_id else None,
+        prompt=_as_str(rec.get(fmap.prompt)) if fmap.prompt else None,
+        meta=meta,
+        invalid_utf8=invalid_utf8,
+    )
+
+
+def _stream_error(exc: BaseException, position: int, input_path: str) -> Rejection:
+    """A rejection for a compressed stream that broke (truncated or corrupt) at ``position``."""
+    if isinstance(exc, EOFError):
+        return Rejection(d.TRUNCATED_INPUT, position, input_path, f"input ends early: {exc}")
+    return Rejection(d.CORRUPT_RECORD, position, input_path, f"cannot decompress: {exc}")
+
+
+_STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError)
+
+
+# --------------------------------------------------------------------------- JSONL
+
+
+def _read_jsonl(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Document | Rejection]:
+    name = str(path)
+    loads = orjson.loads
+    decode_error = orjson.JSONDecodeError
+    with _open_stream(path) as stream:
+        try:
+            head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(stream, "peek") else b""
+        except _STREAM_ERRORS as exc:
+            yield _stream_error(exc, 1, name)
+            return
+        if looks_binary(head):
+            yield Rejection(d.BINARY_CONTENT, 0, name, "binary data, not JSON lines", d.excerpt(head[:80]))
+            return
+        lineno = 0
+        lines = iter(stream)
+        while True:
+            try:
+                raw = next(lines)
+            except StopIteration:
+                return
+            except _STREAM_ERRORS as exc:
+                yield _stream_error(exc, lineno + 1, name)
+                return
+            lineno += 1
+            invalid = False
+            try:
+                obj = loads(raw)
+            except decode_error:
+                if not raw.strip():
+                    continue
+                text, invalid = decode_utf8(raw)
+                try:
+                    obj = loads(text) if invalid else None
+                except decode_error:
+                    obj = None
+                if obj is None:
+                    yield Rejection(d.MALFORMED_JSON, lineno, name, "not a JSON object", d.excerpt(raw))
+                    continue
+                stats.invalid_utf8 += 1
+            if type(obj) is not dict:
+                yield Rejection(d.NOT_AN_OBJECT, lineno, name, f"JSON {type(obj).__name__}, not an object",
+                                d.excerpt(raw))
+                continue
+            yield _record_to_doc(obj, _field_map(tuple(obj), text_field), lineno, name, "jsonl", text_field,
+                                 invalid)
+
+
+# --------------------------------------------------------------------------- CSV / TSV
+
+
+def _read_csv(path: Path, fmt: str, text_field: str, stats: ReaderStats) -> Iterator[Document | Rejection]:
+    name = str(path)
+    delimiter = "\t" if fmt == "tsv" else ","
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    bad_line = [False]
+
+    def lines(stream: BinaryIO) -> Iterator[str]:
+        for raw in stream:
+            text, invalid = decode_utf8(raw)
+            if invalid:
+                bad_line[0] = True
+            yield text
+
+    with _open_stream(path) as stream:
+        try:
+            head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(stream, "peek") else b""
+        except _STREAM_ERRORS as exc:
+            yield _stream_error(exc, 1, name)
+            return
+        if looks_binary(head):
+            yield Rejection(d.BINARY_CONTENT, 0, name, f"binary data, not {fmt.upper()}",
+                            d.excerpt(head[:80]))
+            return
+        reader = csv.reader(lines(stream), delimiter=delimiter)
+        row_no = 0
+        header: list[str] | None = None
+        while True:
+            bad_line[0] = False
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except _STREAM_ERRORS as exc:
+                yield _stream_error(exc, row_no + 1, name)
+                return
+            except csv.Error as exc:
+                row_no += 1
+                yield Rejection(d.MALFORMED_CSV, row_no, name, f"line {reader.line_num}: {exc}")
+                continue
+            if header is None:
+                header = row
+                fmap = _field_map(tuple(header), text_field)
+                continue
+            if not row:
+                continue
+            row_no += 1
+            if len(row) != len(header):
+                yield Rejection(d.MALFORMED_CSV, row_no, name,
+                                f"line {reader.line_num}: {len(row)} fields, header has {len(header)}",
+                                d.excerpt(delimiter.join(row)))
+                continue
+            if bad_line[0]:
+                stats.invalid_utf8 += 1
+            yield _record_to_doc(dict(zip(header, row, strict=True)), fmap, row_no, name, fmt, text_field,
+                                 bad_line[0])
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _read_parquet(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Document | Rejection]:
+    name = str(path)
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        yield Rejection(d.CORRUPT_RECORD, 0, name, f"not a readable Parquet file: {exc}")
+        return
+    fmap = _field_map(tuple(parquet.schema_arrow.names), text_field)
+    position = 0
+    with parquet:
+        batches = parquet.iter_batches(batch_size=1024)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError) as exc:
+                yield Rejection(d.CORRUPT_RECORD, position, name, f"unreadable row group: {exc}")
+                return
+            for rec in batch.to_pylist():
+                doc = _record_to_doc(rec, fmap, position, name, "parquet", text_field, False)
+                if isinstance(doc, Document) and doc.invalid_utf8:
+                    stats.invalid_utf8 += 1
+                position += 1
+                yield doc
+
+
+# --------------------------------------------------------------------------- text files
+
+
+def _read_text_files(spec: InputSpec, stats: ReaderStats) -> Iterator[Document | Rejection]:
+    for position, file in enumerate(spec.files):
+        name = str(file)
+        try:
+            with _open_stream(file) as stream:
+                data = stream.read()
+        except _STREAM_ERRORS as exc:
+            yield _stream_error(exc, position, name)
+            continue
+        except OSError as exc:
+            yield Rejection(d.UNREADABLE_FILE, position, name, f"cannot read: {exc.strerror or exc}")
+            continue
+        if looks_binary(data[:_SNIFF_BYTES]):
+            known_text = _suffixes(file)[0] == "text"
+            reason = d.BINARY_CONTENT if known_text else d.NOT_TEXT
+            yield Rejection(reason, position, name, "binary data, not text", d.excerpt(data[:80]))
+            continue
+        text, invalid = decode_utf8(data)
+        if invalid:
+            stats.invalid_utf8 += 1
+        rel = file.relative_to(spec.path) if spec.path.is_dir() else Path(file.name)
+        yield Document(text=text, position=position, input_path=name, fmt="text", id=str(rel),
+                       invalid_utf8=invalid)
+
+
+# --------------------------------------------------------------------------- WARC / WET
+
+
+class _StreamBroken(Exception):
+    def __init__(self, reason: str, member_start: int, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.member_start = member_start
+
+
+class _GzipMembers:
+    """Decompress concatenated gzip members, reporting where a member is corrupt or cut.
+
+    Data decompressed before a failure is returned first; the next read raises
+    :class:`_StreamBroken` with the raw offset of the failing member, so the caller can
+    resume at the next member (WARC files are gzipped one record per member). fastwarc
+    only needs ``read`` and an initial ``tell`` from a Python stream.
+    """
+
+    def __init__(self, raw: BinaryIO, offset: int) -> None:
+        raw.seek(offset)
+        self._raw = raw
+        self._pos = offset  # raw offset of the first byte of self._pending
+        self._pending = b""
+        self._inflate: Any = None
+        self.member_start = offset
+        self._out = bytearray()
+        self._error: _StreamBroken | None = None
+        self._eof = False
+        self._served = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._served
+
+    def read(self, size: int = -1) -> bytes:
+        while (size < 0 or len(self._out) < size) and self._error is None and not self._eof:
+            if self._out and size >= 0:
+                break
+            self._fill()
+        if not self._out:
+            if self._error is not None:
+                raise self._error
+            return b""
+        n = len(self._out) if size < 0 else min(size, len(self._out))
+        chunk = bytes(self._out[:n])
+        del self._out[:n]
+        self._served += n
+        return chunk
+
+    def _fill(self) -> None:
+        if not self._pending:
+            self._pending = self._raw.read(1 << 16)
+            if not self._pending:
+                if self._inflate is not None:
+                    self._error = _StreamBroken(d.TRUNCATED_INPUT, self.member_start,
+                                                "gzip member ends before its end marker")
+                else:
+                    self._eof = True
+                return
+        if self._inflate is None:
+            self._inflate = zlib.decompressobj(31)
+            self.member_start = self._pos
+        data, self._pending = self._pending, b""
+        try:
+            self._out += self._inflate.decompress(data)
+        except zlib.error as exc:
+            self._error = _StreamBroken(d.CORRUPT_RECORD, self.member_start, f"gzip: {exc}")
+            return
+        if self._inflate.eof:
+            unused = self._inflate.unused_data
+            self._pos += len(data) - len(unused)
+            self._pending = unused
+            self._inflate = None
+        else:
+            self._pos += len(data)
+
+
+def _decode_html(body: bytes, charset: str | None) -> str:
+    encoding = charset or detect_encoding(body)
+    return bytes_to_str(body, encoding, errors="replace")
+
+
+def _http_body(record: Any) -> bytes:
+    body = record.reader.read()
+    encoding = (record.http_headers.get("Content-Encoding") or "").strip().lower()
+    # Some crawls (ClueWeb) store decoded bodies but keep the Content-Encoding header,
+    # so only bodies that really start with the gzip magic are inflated.
+    if encoding in ("gzip", "x-gzip", "deflate") and body.startswith(_GZIP_MAGIC):
+        body = zlib.decompress(body, 47)
+    return body
+
+
+def _warc_record_doc(record: Any, position: int, name: str, fmt: str,
+                     stats: ReaderStats) -> Document | Rejection | None:
+    """A document for a response/conversion record, a rejection, or None (skipped, counted)."""
+    rtype = record.record_type
+    headers = record.headers
+    url = (headers.get("WARC-Target-URI") or "").strip().strip("<>") or None
+    raw_date = headers.get("WARC-Date")
+    record_id = headers.get("WARC-Record-ID")
+    if record_id is None or headers.get("WARC-Type") is None:
+        return Rejection(d.CORRUPT_RECORD, position, name, "WARC record without WARC-Record-ID/WARC-Type",
+                         d.excerpt(str(dict(headers.items()))))
+    if rtype == WarcRecordType.conversion:
+        text, invalid = decode_utf8(record.reader.read())
+        mime = "text/plain"
+    elif rtype == WarcRecordType.response:
+        if not record.is_http:
+            stats.skipped["response_not_http"] += 1
+            return None
+        status = record.http_headers.status_code
+        if status is None or not 200 <= status < 300:
+            stats.skipped["response_not_ok"] += 1
+            return None
+        mime = (record.http_content_type or "").lower()
+        if mime and mime not in _HTML_TYPES and mime != "text/plain":
+            stats.skipped["response_non_html"] += 1
+            return None
+        try:
+            body = _http_body(record)
+        except zlib.error as exc:
+            return Rejection(d.CORRUPT_RECORD, position, name, f"HTTP body: {exc}", url)
+        if mime == "text/plain":
+            text, invalid = decode_utf8(body)
+        else:
+            if not mime and looks_binary(body[:_SNIFF_BYTES]):
+                stats.skipped["response_non_html"] += 1
+                return None
+            invalid = False
+            try:
+                tree = HTMLTree.parse(_decode_html(body, record.http_charset))
+                text = extract_plain_text(tree, main_content=True)
+            except Exception as exc:  # resiliparse raises plain exceptions on broken trees
+                return Rejection(d.HTML_EXTRACTION_FAILED, position, name, str(exc)[:200], url)
+            mime = mime or "text/html"
+    else:
+        stats.skipped[str(rtype)] += 1
+        return None
+    if invalid:
+        stats.invalid_utf8 += 1
+    return Document(text=text, position=position, input_path=name, fmt=fmt, url=url, date=raw_date,
+                    id=record_id, meta={"warc_record_id": record_id, "content_type": mime},
+                    invalid_utf8=invalid)
+
+
+def _next_gzip_member(raw: BinaryIO, after: int) -> int | None:
+    """Offset of the next gzip member header after ``after``, or None."""
+    raw.seek(after)
+    carry = b""
+    base = after
+    while True:
+        chunk = raw.read(1 << 16)
+        if not chunk:
+            return None
+        data = carry + chunk
+        idx = data.find(b"\x1f\x8b\x08")
+        if idx >= 0:
+            return base + idx
+        carry = data[-2:]
+        base += len(data) - len(carry)
+
+
+def _read_warc(path: Path, fmt: str, stats: ReaderStats) -> Iterator[Document | Rejection]:
+    name = str(path)
+    with open(path, "rb") as raw:
+        head = raw.read(4)
+        raw.seek(0)
+        gzipped = head.startswith(_GZIP_MAGIC)
+        if not gzipped and head[:4] != b"WARC" and looks_binary(raw.read(_SNIFF_BYTES)):
+            yield Rejection(d.BINARY_CONTENT, 0, name, "not a WARC file")
+            return
+        raw.seek(0)
+        position = 0
+        offset = 0
+        last_break_position = -1
+        while True:
+            if gzipped:
+                stream: Any = _GzipMembers(raw, offset)
+                opts: dict[str, Any] = {"stream_detect": False}
+            elif head == _ZSTD_MAGIC:
+                stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+                opts = {"stream_detect": False}
+            else:
+                stream, opts = raw, {}
+            records = ArchiveIterator(stream, parse_http=True, auto_decode="transfer", quirks_mode=True,
+                                      fsspec_args=False, **opts)
+            try:
+                for record in records:
+                    item = _warc_record_doc(record, position, name, fmt, stats)
+                    if item is not None:
+                        position += 1
+                        yield item
+                return
+            except _StreamBroken as broken:
+                if broken.reason == d.TRUNCATED_INPUT:
+                    yield Rejection(d.TRUNCATED_INPUT, position, name,
+                                    f"input ends inside the gzip member at byte {broken.member_start}")
+                    return
+                # Corrupt member: report it once, then resume at the next gzip member.
+                if last_break_position != position:
+                    yield Rejection(d.CORRUPT_RECORD, position, name,
+                                    f"corrupt gzip member at byte {broken.member_start}: {broken}")
+                    position += 1
+                    last_break_position = position
+                resume = _next_gzip_member(raw, broken.member_start + 1)
+                if resume is None:
+                    return
+                offset = resume
+            except (OSError, ValueError, zstandard.ZstdError) as exc:
+                yield Rejection(d.CORRUPT_RECORD, position, name, f"unreadable WARC data: {exc}")
+                return
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def read_input(spec: InputSpec, text_field: str = "text",
+               stats: ReaderStats | None = None) -> Iterator[Document | Rejection]:
+    """Stream the records of one input spec in input order.
+
+    A file that cannot be opened becomes one ``unreadable_file`` rejection; a compressed
+    stream that breaks becomes a ``truncated_input`` / ``corrupt_record`` rejection after the
+    records read before the break.
+    """
+    stats = stats if stats is not None else ReaderStats()
+    if spec.fmt == "text":
+        yield from _read_text_files(spec, stats)
+        return
+    path = spec.path
+    readers = {
+        "jsonl": lambda: _read_jsonl(path, text_field, stats),
+        "csv": lambda: _read_csv(path, "csv", text_field, stats),
+        "tsv": lambda: _read_csv(path, "tsv", text_field, stats),
+        "parquet": lambda: _read_parquet(path, text_field, stats),
+        "warc": lambda: _read_warc(path, "warc", stats),
+        "wet": lambda: _read_warc(path, "wet", stats),
+    }
+    if spec.fmt not in readers:
+        raise InputError(f"unknown format {spec.fmt!r} for {path}")
+    try:
+        yield from readers[spec.fmt]()
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        yield Rejection(d.UNREADABLE_FILE, 0, str(path), f"cannot read: {exc.strerror or exc}")
+
+
+def iter_texts(path: str | Path, fmt: str | None = None, text_field: str = "text") -> Iterator[dict]:
+    """Normalised texts of a reference or training set (JSONL/CSV/TSV/Parquet/text, a folder is walked).
+
+    Yields ``{"id", "text", "source", "prompt_id", "prompt", "meta"}``. ``id`` is the record's
+    id field, else ``<file>:<position>``; ``source`` is the record's source field or None.
+    Records that cannot be used (malformed, empty, ...) are skipped and counted in one
+    warning per input. Raises :class:`InputError` for a missing path or unknown format.
+    """
+    for spec in expand_input(path, fmt):
+        skipped: dict[str, int] = {}
+        for item in read_input(spec, text_field):
+            if isinstance(item, Rejection):
+                skipped[item.reason] = skipped.get(item.reason, 0) + 1
+                continue
+            text = normalize_text(item.text)
+            if not text:
+                skipped[d.EMPTY_TEXT] = skipped.get(d.EMPTY_TEXT, 0) + 1
+                continue
+            yield {
+                "id": item.id or f"{Path(item.input_path).name}:{item.position}",
+                "text": text,
+                "source": item.source,
+                "prompt_id": item.prompt_id,
+                "prompt": item.prompt,
+                "meta": item.meta,
+            }
+        if skipped:
+            log.warning("%s: skipped %d unusable records (%s)", spec.path, sum(skipped.values()),
+                        ", ".join(f"{k}={v}" for k, v in sorted(skipped.items())))
+
+
+def resolve_date(doc: Document, stats: ReaderStats) -> None:
+    """Fill ``doc.crawl_date`` from its raw ``date`` value, counting unreadable dates."""
+    if doc.date is None or doc.date == "":
+        return
+    doc.crawl_date = parse_date(doc.date)
+    if doc.crawl_date is None:
+        stats.invalid_dates += 1
