@@ -358,6 +358,17 @@ def _stream_error(exc: BaseException, position: int, input_path: str) -> Rejecti
 _STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError)
 
 
+def _refuse_binary(stream: BinaryIO, name: str, what: str) -> Rejection | None:
+    """A rejection when the start of a line-format stream is binary or already broken."""
+    try:
+        head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(stream, "peek") else b""
+    except _STREAM_ERRORS as exc:
+        return _stream_error(exc, 1, name)
+    if looks_binary(head):
+        return Rejection(d.BINARY_CONTENT, 0, name, f"binary data, not {what}", d.excerpt(head[:80]))
+    return None
+
+
 # --------------------------------------------------------------------------- JSONL
 
 
@@ -366,13 +377,9 @@ def _read_jsonl(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Doc
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     with _open_stream(path) as stream:
-        try:
-            head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(stream, "peek") else b""
-        except _STREAM_ERRORS as exc:
-            yield _stream_error(exc, 1, name)
-            return
-        if looks_binary(head):
-            yield Rejection(d.BINARY_CONTENT, 0, name, "binary data, not JSON lines", d.excerpt(head[:80]))
+        refused = _refuse_binary(stream, name, "JSON lines")
+        if refused is not None:
+            yield refused
             return
         lineno = 0
         lines = iter(stream)
@@ -425,14 +432,9 @@ def _read_csv(path: Path, fmt: str, text_field: str, stats: ReaderStats) -> Iter
             yield text
 
     with _open_stream(path) as stream:
-        try:
-            head = stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES] if hasattr(stream, "peek") else b""
-        except _STREAM_ERRORS as exc:
-            yield _stream_error(exc, 1, name)
-            return
-        if looks_binary(head):
-            yield Rejection(d.BINARY_CONTENT, 0, name, f"binary data, not {fmt.upper()}",
-                            d.excerpt(head[:80]))
+        refused = _refuse_binary(stream, name, fmt.upper())
+        if refused is not None:
+            yield refused
             return
         reader = csv.reader(lines(stream), delimiter=delimiter)
         row_no = 0

@@ -1,0 +1,131 @@
+"""Prefect flow for ingest: one task per input file, then one merge task.
+
+The flow only orchestrates :mod:`pipeline.ingest`: ``ingest_file`` per input (retried on
+transient I/O errors only), ``finalize_corpus`` over the staged parts in input order, and
+a Markdown artifact with the manifest counts. It needs no Prefect server: without
+``PREFECT_API_URL`` Prefect's temporary local server is used (see :mod:`flows.runtime`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from pipeline.ingest import IngestOptions, InputSpec, finalize_corpus, ingest_file, plan_inputs
+from pipeline.storage import atomic_write_json
+
+# Missing or forbidden files do not get better by waiting; other OSErrors (NFS hiccups,
+# EIO, timeouts, "too many open files") may.
+_PERMANENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def is_transient_io_error(exc: BaseException) -> bool:
+    """True for an OSError worth retrying (not a missing/forbidden path)."""
+    return isinstance(exc, OSError) and not isinstance(exc, _PERMANENT_OS_ERRORS)
+
+
+def _retry_on_transient_io(task: Any, task_run: Any, state: Any) -> bool:
+    try:
+        state.result()
+    except BaseException as exc:  # the failed state re-raises the task's exception here
+        return is_transient_io_error(exc)
+    return False
+
+
+@task(
+    name="ingest-file",
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_retry_on_transient_io,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+def ingest_file_task(spec: InputSpec, staging_dir: str, options: IngestOptions) -> dict:
+    return ingest_file(spec, Path(staging_dir), options)
+
+
+@task(name="finalize-corpus", cache_policy=NO_CACHE, persist_result=False)
+def finalize_task(results: list[dict], staging_dir: str, out: str, options: IngestOptions) -> dict:
+    return finalize_corpus(results, Path(staging_dir), Path(out), options)
+
+
+def manifest_markdown(manifest: dict, out: str) -> str:
+    """The manifest counts as a Markdown summary (the flow's artifact)."""
+    counts = manifest["counts"]
+    lines = [
+        f"# Ingest into `{out}`",
+        "",
+        "| records read | written | exact duplicates | rejected |",
+        "|---:|---:|---:|---:|",
+        f"| {counts['records_read']} | {counts['written']} | {counts['exact_duplicates']} "
+        f"| {counts['rejected']} |",
+        "",
+    ]
+    if counts["rejected_by_reason"]:
+        lines += ["| rejection reason | records |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in counts["rejected_by_reason"].items()]
+        lines.append("")
+    if counts["warc_records_skipped"]:
+        lines += ["| skipped WARC record kind | records |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in counts["warc_records_skipped"].items()]
+        lines.append("")
+    lines += ["| input | format | read | written | duplicates | rejected |", "|---|---|---:|---:|---:|---:|"]
+    for entry in manifest["inputs"]:
+        lines.append(
+            f"| `{entry['path']}` | {entry['format']} | {entry['records_read']} | {entry['written']} "
+            f"| {entry['exact_duplicates']} | {entry['rejected']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+@task(name="publish-ingest-summary", cache_policy=NO_CACHE, persist_result=False)
+def publish_summary_task(manifest: dict, out: str) -> None:
+    create_markdown_artifact(
+        key="ingest-manifest",
+        markdown=manifest_markdown(manifest, out),
+        description=f"ingest counts for {out}",
+    )
+
+
+@flow(name="ingest", log_prints=False)
+def ingest_flow(
+    inputs: list[str],
+    out: str,
+    source: str | None = None,
+    fmt: str | None = None,
+    text_field: str = "text",
+    max_chars: int = 1_000_000,
+) -> dict:
+    """Ingest ``inputs`` into the corpus directory ``out``; return the manifest.
+
+    Raises :class:`pipeline.readers.InputError` (one-line message) before any task runs when
+    an input is missing, unreadable or of unknown format.
+    """
+    started = time.perf_counter()
+    options = IngestOptions(source=source, fmt=fmt, text_field=text_field, max_chars=max_chars)
+    specs = plan_inputs(inputs, options)
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".{out_path.name}.staging-", dir=out_path.parent)
+    try:
+        futures = [
+            ingest_file_task.with_options(task_run_name=f"ingest-{spec.path.name}").submit(
+                spec, staging, options
+            )
+            for spec in specs
+        ]
+        results = [future.result() for future in futures]
+        manifest = finalize_task(results, staging, out, options)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    manifest["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
+    atomic_write_json(out_path / "manifest.json", manifest)
+    publish_summary_task(manifest, out)
+    return manifest
