@@ -24,6 +24,7 @@ CLI imports Prefect lazily for that reason.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -54,23 +55,101 @@ def prefect_already_imported() -> bool:
     return "prefect" in sys.modules
 
 
+class _HideRunErrors(logging.Filter):
+    """Drop flow/task-run ERROR records (with their tracebacks) from the console.
+
+    They still reach the Prefect API (its handler sits on the run loggers and sees each
+    record before it propagates to the root console handler), so the run history keeps the
+    full traceback while the CLI prints one ``error:`` line of its own.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run_logger = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        return not (run_logger and record.levelno >= logging.ERROR)
+
+
+def _console_handlers() -> list[logging.Handler]:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    return [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+
+
 @contextlib.contextmanager
-def embedded_prefect() -> Iterator[None]:
+def embedded_prefect(show_run_errors: bool | None = None) -> Iterator[None]:
     """Run the enclosed flow calls with quiet defaults and no heartbeat join.
 
-    Use it around every flow call the CLI makes. Nested use is harmless.
+    Use it around every flow call the CLI makes. ``show_run_errors`` (default: the
+    ``DISTILL_AUDIT_DEBUG`` environment variable) keeps Prefect's own failure logs and
+    tracebacks on the console; otherwise the caller reports failures in one line.
     """
     apply_quiet_defaults()
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-        yield
+    if show_run_errors is None:
+        show_run_errors = bool(os.environ.get("DISTILL_AUDIT_DEBUG"))
+    hide = _HideRunErrors()
+    handlers = [] if show_run_errors else _console_handlers()
+    for handler in handlers:
+        handler.addFilter(hide)
+    try:
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(hide)
 
 
 def api_target() -> str:
-    """Where flow runs are recorded: the ``PREFECT_API_URL`` server or the temporary one."""
-    url = os.environ.get("PREFECT_API_URL")
-    if url:
-        return url
-    home = os.environ.get("PREFECT_HOME", os.path.join(os.path.expanduser("~"), ".prefect"))
-    return f"temporary local server (history in {home})"
+    """Where flow runs are recorded: the configured API server, or the temporary local one."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    if settings.api.url:
+        return str(settings.api.url)
+    return f"temporary local Prefect server (history in {settings.home})"
+
+
+# --------------------------------------------------------------------------------------------
+# Task runner choice (read when flows.audit is imported, so it reaches every run subprocess)
+# --------------------------------------------------------------------------------------------
+
+TASK_RUNNER_ENV = "DISTILL_AUDIT_TASK_RUNNER"  # "dask" to use prefect-dask's DaskTaskRunner
+DASK_ADDRESS_ENV = "DISTILL_AUDIT_DASK_ADDRESS"  # an existing scheduler, e.g. tcp://10.0.0.5:8786
+DASK_WORKERS_ENV = "DISTILL_AUDIT_DASK_WORKERS"  # workers of the local cluster (default 2)
+
+
+class DaskUnavailableError(RuntimeError):
+    """The Dask task runner was asked for but prefect-dask is not installed."""
+
+
+def dask_task_runner(address: str | None = None, n_workers: int = 2, threads_per_worker: int = 1) -> object:
+    """A ``prefect_dask.DaskTaskRunner``: on ``address`` if given, else a new local cluster per run.
+
+    Dask's INFO logs would swamp the console (they go through Prefect's handler), so the
+    distributed logger is set to warning unless the user configured it.
+    """
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as exc:
+        raise DaskUnavailableError(
+            "the Dask task runner needs prefect-dask: pip install 'distill-audit[dask]'"
+        ) from exc
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": n_workers,
+            "threads_per_worker": threads_per_worker,
+            "processes": True,
+            "dashboard_address": None,
+        }
+    )
+
+
+def task_runner_from_env() -> object | None:
+    """The task runner the environment asks for, or None for Prefect's default (threads)."""
+    address = os.environ.get(DASK_ADDRESS_ENV) or None
+    if os.environ.get(TASK_RUNNER_ENV, "").lower() != "dask" and address is None:
+        return None
+    return dask_task_runner(address, n_workers=int(os.environ.get(DASK_WORKERS_ENV, "2")))

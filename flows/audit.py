@@ -1,0 +1,396 @@
+"""The whole audit as one Prefect flow: ingest -> index -> train -> detect -> report.
+
+:func:`audit_flow` only orchestrates: every step is a library call (``pipeline.ingest`` through
+``flows.ingest.ingest_flow``, ``detectors.minhash``, ``detectors.classifier``,
+``pipeline.detect``, ``pipeline.report``). The plain step functions below (``build_index``,
+``train``, ``detect_step``, ``report_step``) are what the CLI's single-step commands call too,
+so ``distill-audit index`` and the audit's index task do exactly the same thing.
+
+Layout of ``OUT`` (see :class:`AuditLayout`)::
+
+    OUT/corpus/            ingested corpus (docs/, rejected/, manifest.json)
+    OUT/index/             MinHash index of the teacher references (when --teacher is given)
+    OUT/model/             classifier (when trained here; --model points elsewhere)
+    OUT/scores/            per-document scores + detectors.json
+    OUT/baseline/corpus/   the baseline inputs, ingested the same way (when --baseline is given)
+    OUT/baseline/scores/   ... and scored with the same detectors
+    OUT/report/            report.json (and whatever the report step adds)
+
+The flow publishes three artifacts on its run: a Markdown summary (counts, teacher share with
+its interval, verdict), a table (one row per source) and a link to ``report.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+
+from flows.runtime import task_runner_from_env
+
+SUMMARY_ARTIFACT_KEY = "audit-summary"
+SOURCES_ARTIFACT_KEY = "audit-sources"
+REPORT_LINK_ARTIFACT_KEY = "audit-report"
+
+# Listeners notified as stages start and end: ``listener(stage, status, detail)`` with status
+# "start" | "done" | "skip". The CLI uses this for its progress display; tasks run in threads
+# of this process with Prefect's default task runner, so a plain module-level list is enough.
+_stage_listeners: list[Callable[[str, str, str], None]] = []
+
+
+def add_stage_listener(listener: Callable[[str, str, str], None]) -> None:
+    _stage_listeners.append(listener)
+
+
+def remove_stage_listener(listener: Callable[[str, str, str], None]) -> None:
+    if listener in _stage_listeners:
+        _stage_listeners.remove(listener)
+
+
+def _notify(stage: str, status: str, detail: str = "") -> None:
+    for listener in list(_stage_listeners):
+        listener(stage, status, detail)
+
+
+@dataclass(frozen=True)
+class AuditLayout:
+    """Where an audit under ``out`` keeps each step's output."""
+
+    out: Path
+
+    @property
+    def corpus(self) -> Path:
+        return self.out / "corpus"
+
+    @property
+    def index(self) -> Path:
+        return self.out / "index"
+
+    @property
+    def model(self) -> Path:
+        return self.out / "model"
+
+    @property
+    def scores(self) -> Path:
+        return self.out / "scores"
+
+    @property
+    def baseline_corpus(self) -> Path:
+        return self.out / "baseline" / "corpus"
+
+    @property
+    def baseline_scores(self) -> Path:
+        return self.out / "baseline" / "scores"
+
+    @property
+    def report(self) -> Path:
+        return self.out / "report"
+
+
+class StepError(Exception):
+    """A step cannot run with the inputs given; the message is a one-line reason."""
+
+
+# --------------------------------------------------------------------------------------------
+# Plain steps (no Prefect): shared by the CLI step commands and the flow's tasks
+# --------------------------------------------------------------------------------------------
+
+
+def read_references(paths: Iterable[str | Path], what: str, text_field: str = "text") -> list[dict]:
+    """All usable records of reference/training inputs (JSONL/CSV/TSV/Parquet/text folders)."""
+    from pipeline.readers import iter_texts
+
+    records: list[dict] = []
+    for path in paths:
+        records.extend(iter_texts(path, text_field=text_field))
+    if not records:
+        raise StepError(f"no usable {what} texts in {', '.join(str(p) for p in paths) or '(no paths)'}")
+    return records
+
+
+def minhash_params(**overrides: Any) -> Any:
+    """``MinHashParams`` with the given fields changed (``None`` values keep the default).
+
+    ``threshold`` is accepted for the LSH threshold whatever the dataclass calls it.
+    """
+    from detectors.minhash import MinHashParams
+
+    names = {f.name for f in dataclasses.fields(MinHashParams)}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "threshold" in given and "threshold" not in names:
+        alias = next((n for n in names if "threshold" in n), None)
+        if alias is not None:
+            given[alias] = given.pop("threshold")
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise StepError(f"unknown MinHash parameter(s): {', '.join(unknown)}")
+    return MinHashParams(**given)
+
+
+def build_index(
+    teacher: Sequence[str | Path], out: str | Path, params: Any = None, text_field: str = "text"
+) -> dict:
+    """Fit a MinHash reference index on the teacher texts and save it to ``out``; return describe()."""
+    from detectors.minhash import ReferenceIndex
+
+    records = read_references(teacher, "teacher", text_field)
+    index = ReferenceIndex(params if params is not None else minhash_params())
+    index.fit([r["text"] for r in records], [r["id"] for r in records])
+    index.save(out)
+    return index.describe()
+
+
+def train(
+    teacher: Sequence[str | Path],
+    human: Sequence[str | Path],
+    other_llm: Sequence[str | Path] | None,
+    out: str | Path,
+    random_state: int = 0,
+    text_field: str = "text",
+) -> dict:
+    """Train the teacher classifier on reference samples and write it to ``out``; return its metrics."""
+    from detectors.classifier import train_model
+
+    teacher_records = read_references(teacher, "teacher", text_field)
+    human_records = read_references(human, "human", text_field)
+    other_records = read_references(other_llm, "other-LLM", text_field) if other_llm else None
+    return train_model(teacher_records, human_records, other_records, out, random_state=random_state)
+
+
+def detect_step(
+    corpus: str | Path,
+    out: str | Path,
+    model: str | Path | None,
+    index: str | Path | None,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    from pipeline.detect import detect
+
+    if model is None and index is None:
+        raise StepError(
+            "nothing to detect with: give --model and/or --index (or --teacher/--human references)"
+        )
+    return detect(corpus, out, model_dir=model, index_dir=index, progress=progress)
+
+
+def report_step(
+    scores: str | Path, out: str | Path, baseline_scores: str | Path | None = None, seed: int = 0
+) -> dict:
+    from pipeline.report import build_report
+
+    return build_report(scores, out, baseline_scores_dir=baseline_scores, seed=seed)
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries for artifacts and the console
+# --------------------------------------------------------------------------------------------
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{100 * float(value):.1f}%"
+
+
+def share_text(share: dict | None) -> str:
+    """``"3.1% (95% CI 2.6-3.7%, pacc)"`` from a report share block."""
+    if not share or share.get("estimate") is None:
+        return "n/a"
+    method = f", {share['method']}" if share.get("method") else ""
+    interval = f"95% CI {_pct(share.get('ci_low'))} to {_pct(share.get('ci_high'))}"
+    return f"{_pct(share['estimate'])} ({interval}{method})"
+
+
+def source_rows(report: dict) -> list[dict]:
+    """One row per source for the table artifact."""
+    rows = []
+    for src in report.get("sources", []):
+        share = src.get("teacher_share") or {}
+        verdict = src.get("verdict") or {}
+        rows.append(
+            {
+                "source": src.get("source"),
+                "documents": src.get("documents"),
+                "teacher_share": _pct(share.get("estimate")),
+                "ci_low": _pct(share.get("ci_low")),
+                "ci_high": _pct(share.get("ci_high")),
+                "flagged_share": _pct(share.get("flagged_share")),
+                "verdict": verdict.get("label"),
+            }
+        )
+    return rows
+
+
+def summary_markdown(report: dict, manifest: dict | None, report_path: Path) -> str:
+    corpus = report.get("corpus", {})
+    verdict = report.get("verdict", {})
+    lines = ["# distill-audit summary", ""]
+    if manifest:
+        counts = manifest.get("counts", manifest)
+        lines.append(
+            f"- **Ingest**: {counts.get('records_read', 'n/a')} records read, {counts.get('written', 'n/a')} "
+            f"written, {counts.get('exact_duplicates', 'n/a')} exact duplicates, "
+            f"{_rejected_total(counts.get('rejected'))} rejected"
+        )
+    lines += [
+        f"- **Corpus**: {corpus.get('documents', 'n/a')} documents, "
+        f"{corpus.get('characters', 'n/a')} characters, {corpus.get('sources', 'n/a')} sources",
+        f"- **Teacher share**: {share_text(report.get('teacher_share'))}",
+        f"- **Any-LLM share**: {share_text(report.get('llm_share'))}",
+        f"- **Verdict**: {verdict.get('label', 'n/a')} (score {verdict.get('score', 'n/a')})",
+        "",
+    ]
+    evidence = verdict.get("evidence") or []
+    if evidence:
+        lines += ["| signal | value | threshold | points to |", "|---|---|---|---|"]
+        lines += [
+            f"| {e.get('signal')} | {e.get('value')} | {e.get('threshold')} | {e.get('points_to')} |"
+            for e in evidence
+        ]
+        lines.append("")
+    lines.append(f"Full report: `{report_path}`")
+    return "\n".join(lines)
+
+
+def _rejected_total(rejected: Any) -> Any:
+    if isinstance(rejected, dict):
+        return sum(int(v) for v in rejected.values())
+    return "n/a" if rejected is None else rejected
+
+
+# --------------------------------------------------------------------------------------------
+# Prefect tasks and the flow
+# --------------------------------------------------------------------------------------------
+
+
+@task(name="build-index")
+def build_index_task(teacher: list[str], out: str) -> dict:
+    return build_index(teacher, out)
+
+
+@task(name="train-classifier")
+def train_task(
+    teacher: list[str], human: list[str], other_llm: list[str] | None, out: str, seed: int
+) -> dict:
+    return train(teacher, human, other_llm, out, random_state=seed)
+
+
+@task(name="detect")
+def detect_task(corpus: str, out: str, model: str | None, index: str | None) -> dict:
+    return detect_step(corpus, out, model, index)
+
+
+@task(name="report")
+def report_task(scores: str, out: str, baseline_scores: str | None, seed: int) -> dict:
+    return report_step(scores, out, baseline_scores, seed)
+
+
+@task(name="publish-artifacts")
+def publish_artifacts(report: dict, manifest: dict | None, report_path: str) -> None:
+    path = Path(report_path).resolve()
+    create_markdown_artifact(
+        key=SUMMARY_ARTIFACT_KEY,
+        markdown=summary_markdown(report, manifest, path),
+        description="Teacher share, interval and verdict",
+    )
+    create_table_artifact(
+        key=SOURCES_ARTIFACT_KEY,
+        table=source_rows(report) or [{"source": "(none)"}],
+        description="Teacher share and verdict per source",
+    )
+    create_link_artifact(
+        key=REPORT_LINK_ARTIFACT_KEY,
+        link=path.as_uri(),
+        link_text="report.json",
+        description="The full report",
+    )
+
+
+@flow(name="distill-audit", log_prints=False, task_runner=task_runner_from_env())
+def audit_flow(
+    inputs: list[str],
+    out: str,
+    teacher: list[str] | None = None,
+    human: list[str] | None = None,
+    other_llm: list[str] | None = None,
+    model: str | None = None,
+    index: str | None = None,
+    baseline: list[str] | None = None,
+    source: str | None = None,
+    fmt: str | None = None,
+    text_field: str = "text",
+    max_chars: int = 1_000_000,
+    seed: int = 0,
+) -> dict:
+    """Audit ``inputs``: returns ``{"paths": {...}, "manifest": ..., "report": ...}``.
+
+    The index is built when ``teacher`` references are given and no ``index``; the classifier
+    is trained when ``teacher`` and ``human`` references are given and no ``model``. Baseline
+    inputs are ingested and scored with the same detectors.
+    """
+    from flows.ingest import ingest_flow
+
+    layout = AuditLayout(Path(out))
+    paths: dict[str, str | None] = {"corpus": str(layout.corpus)}
+    ingest_options = {"source": source, "fmt": fmt, "text_field": text_field, "max_chars": max_chars}
+
+    # 1. ingest (subflows): the audited inputs, then the baseline inputs the same way
+    _notify("ingest", "start", f"{len(inputs)} input(s)")
+    manifest = ingest_flow(inputs=list(inputs), out=str(layout.corpus), **ingest_options)
+    if baseline:
+        ingest_flow(inputs=list(baseline), out=str(layout.baseline_corpus), **ingest_options)
+        paths["baseline_corpus"] = str(layout.baseline_corpus)
+    _notify("ingest", "done")
+
+    # 2. index and classifier: independent, so submitted side by side (parallel on a Dask runner)
+    index_dir, model_dir = index, model
+    index_future = train_future = None
+    if index_dir is None and teacher:
+        _notify("index", "start")
+        index_future = build_index_task.submit(list(teacher), str(layout.index))
+        index_dir = str(layout.index)
+    else:
+        _notify("index", "skip", "given" if index_dir else "no teacher references")
+    if model_dir is None and teacher and human:
+        _notify("train", "start")
+        train_future = train_task.submit(
+            list(teacher), list(human), list(other_llm or []) or None, str(layout.model), seed
+        )
+        model_dir = str(layout.model)
+    else:
+        _notify("train", "skip", "given" if model_dir else "no teacher+human references")
+    if index_future is not None:
+        index_future.result()
+        _notify("index", "done")
+    if train_future is not None:
+        train_future.result()
+        _notify("train", "done")
+    if model_dir is None and index_dir is None:
+        raise StepError("nothing to detect with: give --teacher (and --human) references, --model or --index")
+    paths.update(index=index_dir, model=model_dir, scores=str(layout.scores))
+
+    # 3. detect: the audited corpus and the baseline with the same detectors, side by side
+    _notify("detect", "start")
+    detect_future = detect_task.submit(str(layout.corpus), str(layout.scores), model_dir, index_dir)
+    baseline_scores = None
+    if baseline:
+        baseline_scores = str(layout.baseline_scores)
+        detect_task.submit(str(layout.baseline_corpus), baseline_scores, model_dir, index_dir).result()
+        paths["baseline_scores"] = baseline_scores
+    detect_future.result()
+    _notify("detect", "done")
+
+    # 4. report and artifacts
+    _notify("report", "start")
+    report = report_task(str(layout.scores), str(layout.report), baseline_scores, seed)
+    report_path = layout.report / "report.json"
+    paths["report"] = str(report_path)
+    publish_artifacts(report, manifest, str(report_path))
+    _notify("report", "done")
+    return {"paths": paths, "manifest": manifest, "report": report}
+
+
+STAGES = ("ingest", "index", "train", "detect", "report")
