@@ -1,0 +1,174 @@
+"""Readers: format detection, field detection, compression, and the reference-set reader."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from pipeline.document import Document, ReaderStats, Rejection
+from pipeline.normalize import normalize_text
+from pipeline.readers import InputError, detect_format, expand_input, iter_texts, read_input
+
+FIELDS = ("id", "text", "source", "prompt_id", "prompt", "model")
+
+
+def sample(records: list[dict], n: int = 300) -> list[dict]:
+    """A deterministic, evenly spread sample of at most ``n`` records (whatever the set's size)."""
+    return records[:: max(1, len(records) // n)][:n]
+
+
+def write_jsonl(path: Path, records: list[dict], compress: str | None = None) -> Path:
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+    if compress == "gzip":
+        data = gzip.compress(data)
+    elif compress == "zstd":
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def write_csv(path: Path, records: list[dict], delimiter: str = ",", fields=FIELDS) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(fields), delimiter=delimiter, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(records)
+    return path
+
+
+def write_parquet(path: Path, records: list[dict], fields=FIELDS) -> Path:
+    pq.write_table(pa.table({f: [r.get(f) for r in records] for f in fields}), path)
+    return path
+
+
+def read_all(path: Path, fmt: str | None = None, text_field: str = "text"):
+    stats = ReaderStats()
+    items = [item for spec in expand_input(path, fmt) for item in read_input(spec, text_field, stats)]
+    docs = [i for i in items if isinstance(i, Document)]
+    return docs, [i for i in items if isinstance(i, Rejection)], stats
+
+
+@pytest.fixture(scope="module")
+def records(dev_openai, dev_human) -> list[dict]:
+    return sample(dev_openai, 150) + sample(dev_human, 150)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [
+        ("a.jsonl", "jsonl"), ("a.ndjson.gz", "jsonl"), ("a.json.zst", "jsonl"), ("a.csv", "csv"),
+        ("a.TSV", "tsv"), ("a.parquet", "parquet"), ("a.txt", "text"), ("a.warc.gz", "warc"),
+        ("CC-MAIN-x.warc.wet.gz", "wet"), ("a.wet", "wet"),
+    ],
+)
+def test_detect_format_by_name(tmp_path, name, fmt):
+    path = tmp_path / name
+    path.write_bytes(b"x")
+    assert detect_format(path) == fmt
+
+
+def test_detect_format_by_content(tmp_path, records, warc_fixtures):
+    jsonl = write_jsonl(tmp_path / "shard-0", records[:5], compress="gzip")
+    parquet = write_parquet(tmp_path / "table-0", records[:5])
+    warc = tmp_path / "crawl-0"
+    warc.write_bytes(warc_fixtures[0].read_bytes())
+    text = tmp_path / "README"
+    text.write_text(records[0]["text"], encoding="utf-8")
+    binary = tmp_path / "blob"
+    binary.write_bytes(bytes(range(256)) * 40)
+    assert [detect_format(p) for p in (jsonl, parquet, warc, text)] == ["jsonl", "parquet", "warc", "text"]
+    with pytest.raises(InputError, match="unknown format"):
+        detect_format(binary)
+    with pytest.raises(InputError, match="not found"):
+        detect_format(tmp_path / "missing.jsonl")
+
+
+def test_format_override(tmp_path, records):
+    path = write_jsonl(tmp_path / "export.dat", records[:10])
+    docs, rejected, _ = read_all(path, fmt="jsonl")
+    assert len(docs) == 10 and not rejected
+    with pytest.raises(InputError, match="unknown format"):
+        expand_input(path, fmt="xml")
+
+
+@pytest.mark.parametrize("compress", [None, "gzip", "zstd"])
+def test_jsonl_plain_and_compressed(tmp_path, records, compress):
+    path = write_jsonl(tmp_path / "shard.jsonl", records, compress=compress)
+    docs, rejected, _ = read_all(path)
+    assert not rejected
+    assert [doc.text for doc in docs] == [r["text"] for r in records]
+    assert [doc.position for doc in docs] == list(range(1, len(records) + 1))
+    assert [doc.source for doc in docs] == [r["source"] for r in records]
+    assert docs[0].meta["model"] == records[0]["model"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "writer"), [("csv", write_csv), ("tsv", write_csv), ("parquet", write_parquet)]
+)
+def test_tabular_formats_keep_texts(tmp_path, records, fmt, writer):
+    kwargs = {"delimiter": "\t"} if fmt == "tsv" else {}
+    path = writer(tmp_path / f"table.{fmt}", records, **kwargs)
+    docs, rejected, _ = read_all(path)
+    assert not rejected
+    assert [doc.text for doc in docs] == [r["text"] for r in records]  # multi-line texts survive quoting
+    assert [doc.id for doc in docs] == [r["id"] for r in records]
+
+
+def test_text_field_and_common_field_names(tmp_path, records):
+    rows = [
+        {"body": r["text"], "Link": f"https://www.site{i % 3}.co.uk/p/{i}",
+         "WARC-Date": "2021-05-01T10:00:00Z", "site": f"site{i % 3}", "lang": "en"}
+        for i, r in enumerate(records[:20])
+    ]
+    path = write_jsonl(tmp_path / "crawl.jsonl", rows)
+    docs, rejected, _ = read_all(path, text_field="body")
+    assert not rejected and len(docs) == 20
+    assert docs[4].url == "https://www.site1.co.uk/p/4" and docs[4].source == "site1"
+    assert docs[4].date == "2021-05-01T10:00:00Z" and docs[4].meta == {"lang": "en"}
+    # Without --text-field the same file has no text.
+    _, rejected, _ = read_all(path)
+    assert {r.reason for r in rejected} == {"missing_text_field"} and len(rejected) == 20
+
+
+def test_text_folder_one_document_per_file(tmp_path, records):
+    folder = tmp_path / "pages"
+    (folder / "sub").mkdir(parents=True)
+    for i, r in enumerate(records[:12]):
+        (folder / ("sub" if i % 2 else ".") / f"doc{i:02d}.txt").write_text(r["text"], encoding="utf-8")
+    (folder / ".hidden").write_text("editor swap file")
+    specs = expand_input(folder)
+    assert len(specs) == 1 and specs[0].fmt == "text" and len(specs[0].files) == 12
+    docs, rejected, _ = read_all(folder)
+    assert not rejected
+    assert sorted(d.text for d in docs) == sorted(r["text"] for r in records[:12])
+    assert {d.id for d in docs} >= {"doc00.txt", "sub/doc01.txt"}
+
+
+def test_iter_texts_reference_set(tmp_path, records):
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl.gz", records[:100], compress="gzip")
+    write_parquet(folder / "b.parquet", records[100:200])
+    write_csv(folder / "c.csv", records[200:])
+    out = list(iter_texts(folder))
+    assert [o["text"] for o in out] == [normalize_text(r["text"]) for r in records]
+    assert [o["id"] for o in out] == [r["id"] for r in records]
+    assert [o["prompt_id"] for o in out] == [r["prompt_id"] or None for r in records]
+    assert all(set(o) == {"id", "text", "source", "prompt_id", "prompt", "meta"} for o in out)
+
+
+def test_iter_texts_skips_unusable_records_with_a_warning(tmp_path, records, caplog):
+    path = tmp_path / "refs.jsonl"
+    lines = [json.dumps(records[0]), "{broken", json.dumps({"text": "   "}), json.dumps(records[1])]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = list(iter_texts(path))
+    assert [o["id"] for o in out] == [records[0]["id"], records[1]["id"]]
+    assert "skipped 2 unusable records" in caplog.text
+    with pytest.raises(InputError):
+        list(iter_texts(tmp_path / "nope.jsonl"))
