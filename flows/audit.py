@@ -333,6 +333,8 @@ def audit_flow(
     """
     from flows.ingest import ingest_flow
 
+    if model is None and index is None and not teacher:
+        raise StepError("nothing to detect with: give --teacher (and --human) references, --model or --index")
     layout = AuditLayout(Path(out))
     paths: dict[str, str | None] = {"corpus": str(layout.corpus)}
     ingest_options = {"source": source, "fmt": fmt, "text_field": text_field, "max_chars": max_chars}
@@ -368,8 +370,6 @@ def audit_flow(
     if train_future is not None:
         train_future.result()
         _notify("train", "done")
-    if model_dir is None and index_dir is None:
-        raise StepError("nothing to detect with: give --teacher (and --human) references, --model or --index")
     paths.update(index=index_dir, model=model_dir, scores=str(layout.scores))
 
     # 3. detect: the audited corpus and the baseline with the same detectors, side by side
