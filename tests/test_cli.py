@@ -1,0 +1,158 @@
+"""The distill-audit command line: exit codes, one-line errors, and each command end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.cli import app
+from pipeline.detect import read_scores
+from sample_data.generate import SAMPLE_DIR
+
+runner = CliRunner()
+CONSOLE_SCRIPT = Path(sys.executable).parent / "distill-audit"
+
+
+def _run(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _assert_one_line_error(result, *fragments: str) -> str:
+    assert result.exit_code == 1, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+# ------------------------------------------------------------------ errors (no Prefect needed)
+
+
+def test_missing_input_is_one_line_error(tmp_path) -> None:
+    missing = tmp_path / "no-such-crawl.warc.gz"
+    _assert_one_line_error(_run("ingest", missing, "--out", tmp_path / "corpus"), str(missing))
+    assert not (tmp_path / "corpus").exists()
+
+
+def test_unknown_format_is_one_line_error(tmp_path) -> None:
+    _assert_one_line_error(
+        _run("ingest", SAMPLE_DIR / "crawl", "--format", "pdf", "--out", tmp_path / "c"), "pdf"
+    )
+
+
+def test_detect_and_report_refuse_unusable_inputs(tmp_path) -> None:
+    _assert_one_line_error(_run("detect", tmp_path, "--out", tmp_path / "s"), "nothing to detect with")
+    _assert_one_line_error(_run("report", tmp_path / "no-scores", "--out", tmp_path / "r"))
+    _assert_one_line_error(
+        _run("audit", SAMPLE_DIR / "crawl", "--teacher", tmp_path / "nope", "--out", tmp_path / "a"), "nope"
+    )
+    _assert_one_line_error(_run("demo", "--data", tmp_path, "--out", tmp_path / "d"), "make sample-data")
+
+
+def test_console_script_help_and_error_line(tmp_path) -> None:
+    helped = subprocess.run([CONSOLE_SCRIPT, "--help"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0
+    for command in ("ingest", "index", "train", "detect", "report", "audit", "demo"):
+        assert command in helped.stdout
+    failed = subprocess.run(
+        [CONSOLE_SCRIPT, "ingest", tmp_path / "missing", "--out", tmp_path / "c"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines() == [failed.stderr.strip()]
+    assert failed.stderr.startswith("error: ") and "Traceback" not in failed.stderr
+    usage = subprocess.run([CONSOLE_SCRIPT, "ingest"], capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2  # click's usage error
+
+
+# ------------------------------------------------------------------ single steps without Prefect
+
+
+@pytest.fixture(scope="module")
+def sample_corpus(tmp_path_factory) -> Path:
+    from pipeline.ingest import ingest
+
+    out = tmp_path_factory.mktemp("cli-corpus") / "corpus"
+    ingest([SAMPLE_DIR / "crawl"], out)
+    return out
+
+
+def test_index_detect_report_commands(sample_corpus, tmp_path) -> None:
+    index_dir, scores_dir, report_dir = tmp_path / "index", tmp_path / "scores", tmp_path / "report"
+    indexed = _run("index", "--teacher", SAMPLE_DIR / "teacher", "--out", index_dir, "--num-perm", "64")
+    assert indexed.exit_code == 0, indexed.output
+    n_refs = sum(1 for _ in (SAMPLE_DIR / "teacher" / "teacher.jsonl").open())
+    assert f"indexed {n_refs} teacher reference texts" in indexed.stdout
+    assert json.loads((index_dir / "index.json").read_text())["params"]["num_perm"] == 64
+
+    detected = _run("detect", sample_corpus, "--index", index_dir, "--out", scores_dir)
+    assert detected.exit_code == 0, detected.output
+    scores, _ = read_scores(scores_dir)
+    matched = scores.filter(pc.is_valid(scores["matched_reference_id"]))
+    hosts = {u.split("/")[2] for u in matched["url"].to_pylist()}
+    # copies of the references sit on the Q/A dump and inside blog posts, never on the news site
+    assert "qa-dump.example" in hosts and "millbrook-herald.example" not in hosts
+    assert f"scored {scores.num_rows} documents" in detected.stdout
+
+    reported = _run("report", scores_dir, "--out", report_dir)
+    assert reported.exit_code == 0, reported.output
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["corpus"]["documents"] == scores.num_rows
+    assert f"verdict: {report['verdict']['label']}" in reported.stdout
+
+
+def test_train_command_writes_a_model(tmp_path) -> None:
+    out = tmp_path / "model"
+    result = _run("train", "--teacher", SAMPLE_DIR / "teacher", "--human", SAMPLE_DIR / "human", "--out", out)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (out / "model.skops").is_file() and (out / "MODEL_CARD.md").is_file()
+    assert f"ROC-AUC {metrics['roc_auc']:.3f}" in result.stdout
+
+
+# ------------------------------------------------------------------ Prefect-backed commands
+
+
+@pytest.mark.prefect
+def test_ingest_command_summary_matches_manifest(prefect_harness, warc_fixtures, tmp_path) -> None:
+    out = tmp_path / "corpus"
+    result = _run("ingest", *warc_fixtures, SAMPLE_DIR / "crawl" / "shard-0001.jsonl", "--out", out)
+    assert result.exit_code == 0, result.output
+    counts = json.loads((out / "manifest.json").read_text())["counts"]
+    assert counts["records_read"] == counts["written"] + counts["exact_duplicates"] + counts["rejected"]
+    assert f"{counts['records_read']} records read, {counts['written']} written" in result.stdout
+    assert f"ingested {len(warc_fixtures) + 1} input file(s)" in result.stdout
+
+
+@pytest.mark.prefect
+def test_ingest_of_unreadable_content_exits_non_zero(prefect_harness, tmp_path) -> None:
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_bytes(bytes(range(256)) * 20)
+    _assert_one_line_error(_run("ingest", garbage, "--out", tmp_path / "c"), "no document written")
+
+
+@pytest.mark.prefect
+def test_demo_runs_the_full_audit(prefect_harness, tmp_path) -> None:
+    out = tmp_path / "demo"
+    result = _run("demo", "--out", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report" / "report.json").read_text())
+    assert f"verdict: {report['verdict']['label']}" in result.stdout
+    for part in ("corpus", "index", "model", "scores", "baseline/corpus", "baseline/scores"):
+        assert (out / part).is_dir(), part
+    # the Q/A dump's copies of teacher references are flagged; the baseline crawl is scored too
+    scores, _ = read_scores(out / "scores")
+    flagged = scores.filter(scores["flagged"])
+    flagged_hosts = {u.split("/")[2] for u in flagged["url"].to_pylist()}
+    assert "qa-dump.example" in flagged_hosts
+    assert read_scores(out / "baseline" / "scores")[0].num_rows > 0
