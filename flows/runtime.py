@@ -125,16 +125,17 @@ class DaskUnavailableError(RuntimeError):
 def dask_task_runner(address: str | None = None, n_workers: int = 2, threads_per_worker: int = 1) -> object:
     """A ``prefect_dask.DaskTaskRunner``: on ``address`` if given, else a new local cluster per run.
 
-    Dask's INFO logs would swamp the console (they go through Prefect's handler), so the
-    distributed logger is set to warning unless the user configured it.
+    Dask's INFO logs (and its shutdown warnings) would swamp the console, so the distributed
+    logger is set to error unless the user configured it; dask reads this when it is first
+    imported, hence before importing prefect_dask.
     """
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError as exc:
         raise DaskUnavailableError(
             "the Dask task runner needs prefect-dask: pip install 'distill-audit[dask]'"
         ) from exc
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
     if address:
         return DaskTaskRunner(address=address)
     return DaskTaskRunner(
