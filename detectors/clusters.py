@@ -1,0 +1,150 @@
+"""Template clusters inside a corpus: MinHash LSH over the corpus itself, connected components.
+
+Every document is reduced to a *clustering text*: its prompt when one is given (prompt/response
+documents made from one template share most of the prompt, whatever the answers say), else
+its own text. Prompt and text keys live in separate namespaces, so a prompt never joins a
+document because it resembles that document's body.
+
+Signatures are computed in chunks; each chunk's LSH band keys (``bands x rows`` from datasketch's
+optimiser for ``params.cluster_threshold``, one 64-bit hash per band) are appended to one file
+per band in ``work_dir`` (the band-bucket approach of datatrove's MinHash deduplication). Then,
+one band at a time, the band file is sorted by key; documents sharing a key are linked, and the
+links are merged into the running connected components (scipy). Peak memory is O(documents)
+(one band's keys plus the component labels), never O(documents x num_perm).
+
+Clustering texts without shingles use ``short="whole"``: a text of 1..ngram-1 units is one
+shingle, so identical short prompts ("Translate to French:") cluster; a text with no units at
+all is a singleton. ``cluster_id`` is the row position of the cluster's first document, so a
+singleton's id is its own position and ids are stable for a stable corpus order.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from datasketch import MinHashLSH
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from detectors.shingles import shingle_hashes, signatures_from_hashes
+
+if TYPE_CHECKING:
+    from detectors.minhash import MinHashParams
+
+_CHUNK = 8192
+_RECORD = np.dtype([("key", "<u8"), ("doc", "<i8")])
+_FNV_PRIME = np.uint64(0x100000001B3)
+_NAMESPACE = {False: np.uint64(0xCBF29CE484222325), True: np.uint64(0x84222325CBF29CE4)}
+
+
+def _fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> np.uint64(33))
+    h = h * np.uint64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> np.uint64(33))
+
+
+def band_hashes(signatures: np.ndarray, bands: int, rows: int, is_prompt: np.ndarray) -> np.ndarray:
+    """One 64-bit key per (document, band): a hash of the band's values and the text's namespace."""
+    sig = signatures.astype(np.uint64)
+    out = np.empty((len(signatures), bands), dtype=np.uint64)
+    seed = np.where(is_prompt, _NAMESPACE[True], _NAMESPACE[False])
+    for band in range(bands):
+        h = seed.copy()
+        for col in range(band * rows, (band + 1) * rows):
+            h = (h ^ sig[:, col]) * _FNV_PRIME
+        out[:, band] = _fmix64(h ^ np.uint64(band))
+    return out
+
+
+def _lsh_shape(params: MinHashParams) -> tuple[int, int]:
+    lsh = MinHashLSH(threshold=params.cluster_threshold, num_perm=params.num_perm)
+    return lsh.b, lsh.r
+
+
+def cluster_documents(
+    doc_ids: Sequence[str],
+    texts: Sequence[str],
+    prompts: Sequence[str | None] | None,
+    params: MinHashParams,
+    work_dir: Path,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster near-duplicate documents (or prompts); returns ``(cluster_id, cluster_size)`` int64 arrays.
+
+    ``prompts[i]``, when given and not blank, replaces ``texts[i]`` as the clustering text.
+    Documents whose clustering texts have an estimated Jaccard similarity around
+    ``params.cluster_threshold`` or above share a band bucket and thus a cluster (transitively).
+    """
+    n = len(texts)
+    if len(doc_ids) != n or (prompts is not None and len(prompts) != n):
+        raise ValueError("doc_ids, texts and prompts must have the same length")
+    bands, rows = _lsh_shape(params)
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="minhash-clusters-", dir=work_dir))
+    try:
+        paths = [scratch / f"band_{band:03d}.bin" for band in range(bands)]
+        handles = [path.open("wb") for path in paths]
+        try:
+            for start in range(0, n, _CHUNK):
+                stop = min(start + _CHUNK, n)
+                keys_text, is_prompt = [], np.zeros(stop - start, dtype=bool)
+                for i in range(start, stop):
+                    prompt = prompts[i] if prompts is not None else None
+                    if prompt is not None and prompt.strip():
+                        keys_text.append(prompt)
+                        is_prompt[i - start] = True
+                    else:
+                        keys_text.append(texts[i])
+                hashes, offsets = shingle_hashes(keys_text, params.shingle, params.ngram, short="whole")
+                has_shingles = np.diff(offsets) > 0
+                if not has_shingles.any():
+                    continue
+                signatures = signatures_from_hashes(hashes, offsets, params.num_perm, params.seed)
+                keys = band_hashes(signatures[has_shingles], bands, rows, is_prompt[has_shingles])
+                docs = np.flatnonzero(has_shingles).astype(np.int64) + start
+                record = np.empty(len(docs), dtype=_RECORD)
+                record["doc"] = docs
+                for band, handle in enumerate(handles):
+                    record["key"] = keys[:, band]
+                    record.tofile(handle)
+        finally:
+            for handle in handles:
+                handle.close()
+        representative = np.arange(n, dtype=np.int64)
+        for path in paths:
+            representative = _merge_band(path, representative)
+            path.unlink()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    sizes = np.bincount(representative, minlength=n)
+    return representative, sizes[representative].astype(np.int64)
+
+
+def _merge_band(path: Path, representative: np.ndarray) -> np.ndarray:
+    """Link documents sharing a bucket in one band file; returns the new smallest-member labels."""
+    records = np.fromfile(path, dtype=_RECORD)
+    if len(records) < 2:
+        return representative
+    order = np.argsort(records["key"], kind="stable")
+    keys = records["key"][order]
+    docs = records["doc"][order]
+    run_start = np.concatenate(([True], keys[1:] != keys[:-1]))
+    run_id = np.cumsum(run_start) - 1
+    first_doc = docs[run_start][run_id]
+    linked = docs != first_doc
+    if not linked.any():
+        return representative
+    n = len(representative)
+    source = np.concatenate((np.arange(n, dtype=np.int64), first_doc[linked]))
+    target = np.concatenate((representative, docs[linked]))
+    graph = coo_matrix((np.ones(len(source), dtype=np.int8), (source, target)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    smallest = np.full(labels.max() + 1, n, dtype=np.int64)
+    np.minimum.at(smallest, labels, np.arange(n, dtype=np.int64))
+    return smallest[labels]

@@ -1,0 +1,569 @@
+"""MinHash detector: find copies of known teacher outputs, whole or embedded, and template clusters.
+
+What it measures
+----------------
+A :class:`ReferenceIndex` holds MinHash signatures of teacher reference texts (e.g. answers
+collected from the teacher's API) in a datasketch :class:`~datasketch.MinHashLSH`. For every
+scored document it reports
+
+- ``similarity``: the largest Jaccard similarity between the document's shingle set and the
+  shingle set of any candidate reference;
+- ``containment``: the largest share of a candidate reference's shingles that occur in the
+  document (``|R & D| / |R|``), which is high when a reference is embedded in a longer page;
+- ``reference_id``: the reference with the highest containment (ties: higher similarity),
+  set only when the document counts as a copy (:func:`is_match`), otherwise ``None``.
+
+Shingles and signatures are defined exactly in :mod:`detectors.shingles` (word 5-grams by
+default; signatures bit-identical to datasketch 2.0 ``MinHash`` with the xxh32-based
+``hashfunc`` :func:`detectors.shingles.shingle_hash`). A text with fewer units than ``ngram``
+has no shingles: its scores are ``0.0, 0.0, None`` (no match), and as a reference it is
+skipped (counted in :meth:`ReferenceIndex.describe`).
+
+How containment is found (segment windows, not LSH Ensemble)
+------------------------------------------------------------
+The LSH answers Jaccard queries, and a reference that is 20% of a page has a whole-page
+Jaccard near 0.2. So a document is queried not only as a whole but also as windows: its
+shingles are cut into blocks of ``window_block`` consecutive shingles, and windows of
+1, 2, 4, 8, ... blocks (stride half a window) are queried as well. Some window is roughly the
+size of an embedded reference and overlaps it mostly, so its Jaccard with the reference is
+high (about 0.5 or more for an intact copy) and the LSH returns it as a candidate. Window
+signatures cost almost nothing: they are element-wise minima of block signatures, which are
+computed in the same numpy pass as the document signature.
+
+Every candidate is then verified *exactly*: the index stores each reference's sorted unique
+shingle hashes, so ``similarity`` and ``containment`` are exact set measures over 32-bit
+shingle hashes, not MinHash estimates. The LSH only proposes; the stored sets decide.
+
+MinHashLSHEnsemble was not used: it indexes containment of the *query* in the indexed set
+(``|Q & X| / |Q|``), the opposite direction; it must be built in one go (no incremental
+inserts) and partitions by set size, and its Redis support is less direct. Windows keep one
+plain MinHashLSH that datasketch users and Redis workers can share.
+
+Persistence
+-----------
+``save`` writes ``index.json`` (format name and version, parameters, LSH bands, checksums),
+``signatures.npy`` (uint32, references x num_perm), ``shingles.npy`` + ``shingle_offsets.npy``
+(the reference shingle sets) and ``references.parquet`` (ids). Arrays are loaded with
+``allow_pickle=False``; nothing is ever pickled (Redis keys are plain bytes, ``prepickle=False``).
+``load`` verifies format version, checksums (a truncated or corrupt file is refused with the
+file name), and a probe signature (a changed hash implementation is refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from itertools import compress
+from pathlib import Path
+from typing import Any
+
+import datasketch
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasketch import LeanMinHash, MinHashLSH
+
+from detectors.clusters import cluster_documents
+from detectors.shingles import (
+    permutations,
+    segment_minima,
+    shingle_hashes,
+    signatures_from_hashes,
+)
+from pipeline.storage import atomic_directory, atomic_write_json, write_table
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MATCH_CONTAINMENT_THRESHOLD",
+    "MATCH_MIN_SHARED_SHINGLES",
+    "MATCH_SIMILARITY_THRESHOLD",
+    "MinHashIndexError",
+    "MinHashParams",
+    "MinHashScores",
+    "ReferenceIndex",
+    "cluster_documents",
+    "is_match",
+    "minhash_signatures",
+]
+
+FORMAT_NAME = "distill-audit/minhash-index"
+FORMAT_VERSION = 1
+
+#: A document counts as a copy of a reference when its Jaccard similarity with it reaches this ...
+MATCH_SIMILARITY_THRESHOLD = 0.5
+#: ... or when this share of a reference's shingles occurs in the document.
+MATCH_CONTAINMENT_THRESHOLD = 0.4
+#: Containment only counts for a reference sharing at least this many shingles with the
+#: document: a 10-word reference whose one common phrase occurs in a page is no evidence of
+#: copying (such short references are still found as whole-document near-copies).
+MATCH_MIN_SHARED_SHINGLES = 8
+
+_PROBE_TEXT = (
+    "The quick brown fox jumps over the lazy dog, then the dog sleeps while the fox "
+    "writes an essay about distillation and minhash signatures in several languages: 中文测试."
+)
+_BATCH = 2048
+
+
+class MinHashIndexError(ValueError):
+    """An index directory that cannot be used: other parameters or version, corrupt or truncated files."""
+
+
+@dataclass(frozen=True)
+class MinHashParams:
+    """Parameters of signatures, the reference LSH and document clustering.
+
+    shingle: "word" (word n-grams) or "char" (character n-grams); see :mod:`detectors.shingles`.
+    ngram: units per shingle. num_perm, seed: datasketch MinHash parameters.
+    lsh_threshold: Jaccard threshold the reference LSH is tuned for (datasketch picks bands x rows;
+        low, because candidates are verified exactly and windows only partly overlap a reference).
+    cluster_threshold: Jaccard threshold of the corpus-internal LSH used by :func:`cluster_documents`.
+    window_block: shingles per block of the containment windows.
+    """
+
+    shingle: str = "word"
+    ngram: int = 5
+    num_perm: int = 128
+    seed: int = 1
+    lsh_threshold: float = 0.2
+    cluster_threshold: float = 0.5
+    window_block: int = 16
+
+    def __post_init__(self) -> None:
+        if self.shingle not in ("word", "char"):
+            raise ValueError(f"shingle must be 'word' or 'char', got {self.shingle!r}")
+        if self.ngram < 1:
+            raise ValueError(f"ngram must be >= 1, got {self.ngram}")
+        if self.num_perm < 2:
+            raise ValueError(f"num_perm must be >= 2, got {self.num_perm}")
+        for name in ("lsh_threshold", "cluster_threshold"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {value}")
+        if self.window_block < 1:
+            raise ValueError(f"window_block must be >= 1, got {self.window_block}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MinHashParams:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MinHashIndexError(f"unknown MinHash parameters {unknown}")
+        return cls(**data)
+
+
+@dataclass
+class MinHashScores:
+    """Per-document scores (see the module docstring for exact definitions)."""
+
+    similarity: np.ndarray  # float32
+    containment: np.ndarray  # float32
+    reference_id: list[str | None]
+    shared_shingles: np.ndarray  # int64, shingles shared with the matched reference (0 if none)
+
+    def __len__(self) -> int:
+        return len(self.reference_id)
+
+
+def is_match(similarity: np.ndarray, containment: np.ndarray) -> np.ndarray:
+    """Boolean array: which documents count as copies of a reference (module thresholds)."""
+    return (np.asarray(similarity) >= MATCH_SIMILARITY_THRESHOLD) | (
+        np.asarray(containment) >= MATCH_CONTAINMENT_THRESHOLD
+    )
+
+
+def minhash_signatures(texts: Sequence[str], params: MinHashParams = MinHashParams()) -> np.ndarray:
+    """Signatures of ``texts``: an ``n x num_perm`` uint64 array.
+
+    Row ``i`` equals ``datasketch.MinHash(num_perm, seed, hashfunc=shingle_hash)`` updated with the
+    shingles of ``texts[i]`` (values < 2**32; datasketch stores them as uint32, ``.astype(np.uint32)``
+    gives its exact ``hashvalues``). A text without shingles gets the empty signature.
+    """
+    out = np.empty((len(texts), params.num_perm), dtype=np.uint64)
+    for start in range(0, len(texts), _BATCH):
+        chunk = texts[start : start + _BATCH]
+        hashes, offsets = shingle_hashes(chunk, params.shingle, params.ngram)
+        signatures = signatures_from_hashes(hashes, offsets, params.num_perm, params.seed)
+        out[start : start + len(chunk)] = signatures
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _band_keys(signatures: np.ndarray, start: int, end: int) -> list[bytes]:
+    """datasketch MinHashLSH's bucket keys for one band: big-endian bytes of the band's uint32 values."""
+    band = np.ascontiguousarray(signatures[:, start:end], dtype=">u4")
+    return band.view(np.dtype((np.void, (end - start) * 4))).ravel().tolist()
+
+
+def _window_signatures(blocks: np.ndarray) -> np.ndarray:
+    """Signatures of the whole document and of windows of 1, 2, 4, ... blocks (stride half a window)."""
+    n_blocks = len(blocks)
+    parts = [blocks.min(axis=0, keepdims=True)]
+    if n_blocks > 1:
+        parts.append(blocks)
+        level, size = blocks, 1
+        while size * 2 < n_blocks:
+            level = np.minimum(level[:-size], level[size:])  # windows of 2 * size blocks
+            size *= 2
+            parts.append(level[:: size // 2])
+            parts.append(level[-1:])
+    return np.concatenate(parts)
+
+
+class ReferenceIndex:
+    """MinHash LSH index of teacher reference texts with exact verification of candidates.
+
+    ``storage_config`` is passed to datasketch's MinHashLSH: ``None`` for in-memory, or
+    ``{"type": "redis", "redis": {"host": ..., "port": ...}, "basename": b"..."}`` so several
+    workers share one index. Without a ``basename`` one is derived from the index content, so
+    different indexes can share one Redis and workers loading the same index share its keys.
+    """
+
+    def __init__(self, params: MinHashParams = MinHashParams(), storage_config: dict | None = None) -> None:
+        self.params = params
+        self.storage_config = storage_config
+
+    # ------------------------------------------------------------------ building
+    def fit(self, texts: Sequence[str], ids: Sequence[str]) -> ReferenceIndex:
+        """Index ``texts`` under ``ids`` (unique strings). Texts without shingles are skipped."""
+        if len(texts) != len(ids):
+            raise ValueError(f"fit got {len(texts)} texts but {len(ids)} ids")
+        ids = [str(i) for i in ids]
+        if len(set(ids)) != len(ids):
+            raise ValueError("reference ids must be unique")
+        params = self.params
+        signature_parts, shingle_parts, count_parts, kept_ids = [], [], [], []
+        for start in range(0, len(texts), _BATCH):
+            chunk = list(texts[start : start + _BATCH])
+            hashes, offsets = shingle_hashes(chunk, params.shingle, params.ngram)
+            signatures = signatures_from_hashes(hashes, offsets, params.num_perm, params.seed)
+            for i in range(len(chunk)):
+                lo, hi = offsets[i], offsets[i + 1]
+                if hi == lo:
+                    continue
+                unique = np.unique(hashes[lo:hi])
+                shingle_parts.append(unique)
+                count_parts.append(len(unique))
+                kept_ids.append(ids[start + i])
+            signature_parts.append(signatures[np.diff(offsets) > 0])
+        self._set_arrays(
+            signatures=(
+                np.concatenate(signature_parts)
+                if signature_parts
+                else np.zeros((0, params.num_perm), dtype=np.uint32)
+            ),
+            shingles=np.concatenate(shingle_parts) if shingle_parts else np.zeros(0, dtype=np.uint32),
+            offsets=np.concatenate(([0], np.cumsum(count_parts, dtype=np.int64))).astype(np.int64),
+            ids=kept_ids,
+            n_skipped_short=len(texts) - len(kept_ids),
+        )
+        self._content_sha256 = self._content_digest()
+        self._build_lsh()
+        return self
+
+    def _set_arrays(
+        self,
+        signatures: np.ndarray,
+        shingles: np.ndarray,
+        offsets: np.ndarray,
+        ids: list[str],
+        n_skipped_short: int,
+    ) -> None:
+        self._signatures = signatures
+        self._shingles = shingles
+        self._offsets = offsets
+        self._ids = ids
+        self._n_skipped_short = n_skipped_short
+
+    def _content_digest(self) -> str:
+        digest = hashlib.sha256()
+        digest.update(json.dumps(self.params.to_dict(), sort_keys=True).encode())
+        digest.update(np.ascontiguousarray(self._signatures).tobytes())
+        digest.update("\n".join(self._ids).encode("utf-8"))
+        return digest.hexdigest()
+
+    def _lsh_storage_config(self) -> dict:
+        if not self.storage_config:
+            return {"type": "dict"}
+        config = dict(self.storage_config)
+        basename = config.get("basename") or f"distill-audit:minhash:{self._content_sha256[:16]}"
+        config["basename"] = basename.encode("utf-8") if isinstance(basename, str) else basename
+        return config
+
+    def _build_lsh(self) -> None:
+        config = self._lsh_storage_config()
+        self._lsh = MinHashLSH(
+            threshold=self.params.lsh_threshold,
+            num_perm=self.params.num_perm,
+            storage_config=config,
+            prepickle=False,
+        )
+        n = len(self._ids)
+        present = self._lsh.keys.size()
+        if present:
+            # A shared (Redis) index someone already filled: use it if it is this index.
+            if present != n or not self._stored_bands_match():
+                raise MinHashIndexError(
+                    f"storage basename {config['basename']!r} already holds a different index "
+                    f"({present} keys, this index has {n} references); use another basename"
+                )
+            return
+        seed = self.params.seed
+        with self._lsh.insertion_session(buffer_size=50_000) as session:
+            for row in range(n):
+                session.insert(
+                    b"%d" % row,
+                    LeanMinHash(seed=seed, hashvalues=self._signatures[row], scheme="affine32"),
+                    check_duplication=False,
+                )
+
+    def _stored_bands_match(self) -> bool:
+        for row in {0, len(self._ids) - 1}:
+            stored = list(self._lsh.keys.get(b"%d" % row))
+            expected = [_band_keys(self._signatures[row : row + 1], s, e)[0] for s, e in self._lsh.hashranges]
+            if stored != expected:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, index_dir: str | Path) -> Path:
+        """Write the index to ``index_dir`` atomically (replacing an existing one)."""
+        self._require_fitted()
+        target = Path(index_dir)
+        with atomic_directory(target) as tmp:
+            np.save(tmp / "signatures.npy", self._signatures, allow_pickle=False)
+            np.save(tmp / "shingles.npy", self._shingles, allow_pickle=False)
+            np.save(tmp / "shingle_offsets.npy", self._offsets, allow_pickle=False)
+            write_table(
+                tmp / "references.parquet",
+                pa.table(
+                    {
+                        "reference_id": pa.array(self._ids, type=pa.string()),
+                        "n_shingles": pa.array(np.diff(self._offsets), type=pa.int64()),
+                    }
+                ),
+            )
+            files = {
+                name: _sha256(tmp / name)
+                for name in ("signatures.npy", "shingles.npy", "shingle_offsets.npy", "references.parquet")
+            }
+            meta = self.describe()
+            meta["files"] = files
+            meta["probe_signature"] = minhash_signatures([_PROBE_TEXT], self.params)[0].tolist()
+            atomic_write_json(tmp / "index.json", meta)
+        return target
+
+    @classmethod
+    def load(
+        cls, index_dir: str | Path, storage_config: dict | None = None, params: MinHashParams | None = None
+    ) -> ReferenceIndex:
+        """Load an index written by :meth:`save`.
+
+        Raises :class:`MinHashIndexError` when the directory is not such an index, was written by
+        another format version, was built with other ``params`` (when given), or a file is corrupt.
+        """
+        root = Path(index_dir)
+        meta_path = root / "index.json"
+        if not meta_path.is_file():
+            raise MinHashIndexError(f"{root} is not a MinHash index: {meta_path.name} is missing")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise MinHashIndexError(f"{meta_path} is corrupt or truncated: {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+            raise MinHashIndexError(f"{root} is not a MinHash index (format {meta.get('format')!r})")
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise MinHashIndexError(
+                f"{root} has MinHash index format version {meta.get('format_version')}, this code reads "
+                f"version {FORMAT_VERSION}: rebuild the index with `distill-audit index`"
+            )
+        stored = MinHashParams.from_dict(meta["params"])
+        if params is not None and params != stored:
+            diff = {
+                name: (value, getattr(params, name))
+                for name, value in stored.to_dict().items()
+                if getattr(params, name) != value
+            }
+            raise MinHashIndexError(
+                f"{root} was built with other MinHash parameters (stored vs requested: {diff}); "
+                "rebuild the index or use its parameters"
+            )
+        for name, checksum in meta.get("files", {}).items():
+            path = root / name
+            if not path.is_file():
+                raise MinHashIndexError(f"index file {path} is missing")
+            if _sha256(path) != checksum:
+                raise MinHashIndexError(f"index file {path} is corrupt or truncated (checksum mismatch)")
+        if minhash_signatures([_PROBE_TEXT], stored)[0].tolist() != meta.get("probe_signature"):
+            raise MinHashIndexError(
+                f"{root} was built with a different shingle hash or permutation scheme "
+                f"(datasketch {meta.get('datasketch_version')}, now {datasketch.__version__}): rebuild it"
+            )
+        try:
+            signatures = np.load(root / "signatures.npy", allow_pickle=False)
+            shingles = np.load(root / "shingles.npy", allow_pickle=False, mmap_mode="r")
+            offsets = np.load(root / "shingle_offsets.npy", allow_pickle=False)
+            ids = pq.read_table(root / "references.parquet").column("reference_id").to_pylist()
+        except (ValueError, OSError, pa.ArrowException) as exc:
+            raise MinHashIndexError(f"{root} holds an unreadable index file: {exc}") from exc
+        n = int(meta["n_references"])
+        if (
+            signatures.shape != (n, stored.num_perm)
+            or signatures.dtype != np.uint32
+            or offsets.shape != (n + 1,)
+            or len(ids) != n
+            or int(offsets[-1]) != len(shingles)
+        ):
+            raise MinHashIndexError(f"{root} holds arrays whose shapes disagree with index.json")
+        index = cls(stored, storage_config)
+        index._set_arrays(signatures, shingles, offsets, ids, int(meta.get("n_skipped_short", 0)))
+        index._content_sha256 = meta["content_sha256"]
+        index._build_lsh()
+        return index
+
+    def describe(self) -> dict[str, Any]:
+        """Parameters and size of the index, for reports and ``index.json``."""
+        self._require_fitted()
+        storage = (self.storage_config or {}).get("type", "dict")
+        return {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "params": self.params.to_dict(),
+            "n_references": len(self._ids),
+            "n_skipped_short": self._n_skipped_short,
+            "lsh_bands": self._lsh.b,
+            "lsh_rows": self._lsh.r,
+            "scheme": "affine32",
+            "shingle_hash": "xxh32 per unit, polynomial n-gram combine (detectors.shingles)",
+            "content_sha256": self._content_sha256,
+            "datasketch_version": datasketch.__version__,
+            "storage": "memory" if storage == "dict" else storage,
+            "match_similarity_threshold": MATCH_SIMILARITY_THRESHOLD,
+            "match_containment_threshold": MATCH_CONTAINMENT_THRESHOLD,
+            "match_min_shared_shingles": MATCH_MIN_SHARED_SHINGLES,
+        }
+
+    def _require_fitted(self) -> None:
+        if not hasattr(self, "_lsh"):
+            raise RuntimeError("ReferenceIndex is not fitted: call fit() or load() first")
+
+    def __len__(self) -> int:
+        return len(getattr(self, "_ids", ()))
+
+    # ------------------------------------------------------------------ scoring
+    def candidates(self, texts: Sequence[str]) -> list[set[int]]:
+        """Reference rows proposed by the LSH for each text (whole text and windows)."""
+        self._require_fitted()
+        hashes, offsets = shingle_hashes(list(texts), self.params.shingle, self.params.ngram)
+        return self._candidates(hashes, offsets)
+
+    def _candidates(self, hashes: np.ndarray, offsets: np.ndarray) -> list[set[int]]:
+        params = self.params
+        n_docs = len(offsets) - 1
+        counts = np.diff(offsets)
+        block = params.window_block
+        blocks_per_doc = -(-counts // block)
+        block_starts = np.concatenate(
+            [np.arange(offsets[i], offsets[i + 1], block) for i in range(n_docs) if counts[i]]
+            or [np.zeros(0, dtype=np.int64)]
+        )
+        a, b = permutations(params.num_perm, params.seed)
+        block_signatures = segment_minima(hashes, block_starts, len(block_starts), a, b)
+        query_parts, owner_parts = [], []
+        first = 0
+        for i in range(n_docs):
+            m = int(blocks_per_doc[i])
+            if m == 0:
+                continue
+            windows = _window_signatures(block_signatures[first : first + m])
+            first += m
+            query_parts.append(windows)
+            owner_parts.append(np.full(len(windows), i, dtype=np.int64))
+        result: list[set[int]] = [set() for _ in range(n_docs)]
+        if not query_parts:
+            return result
+        queries = np.concatenate(query_parts)
+        owners = np.concatenate(owner_parts).tolist()
+        for (start, end), table in zip(self._lsh.hashranges, self._lsh.hashtables, strict=True):
+            keys = _band_keys(queries, start, end)
+            buckets = getattr(table, "_dict", None)
+            if isinstance(buckets, dict):
+                # In-memory storage: one C-level set intersection finds the occupied buckets.
+                occupied = buckets.keys() & set(keys)
+                if occupied:
+                    hits = compress(zip(owners, keys, strict=True), map(occupied.__contains__, keys))
+                    for owner, key in hits:
+                        result[owner].update(buckets[key])
+                continue
+            # Other storage (Redis): ask which buckets exist (one HMGET on the storage's key
+            # hash), then fetch only those in one pipelined round trip.
+            unique = list(dict.fromkeys(keys))
+            client, name = getattr(table, "_redis", None), getattr(table, "_name", None)
+            if client is not None and name is not None:
+                unique = [key for key, where in zip(unique, client.hmget(name, unique), strict=True) if where]
+            if not unique:
+                continue
+            fetched = {key: found for key, found in zip(unique, table.getmany(*unique), strict=True) if found}
+            hits = compress(zip(owners, keys, strict=True), map(fetched.__contains__, keys))
+            for owner, key in hits:
+                result[owner].update(fetched[key])
+        return [{int(key) for key in found} for found in result]
+
+    def score(self, texts: Sequence[str], batch_size: int = 1024) -> MinHashScores:
+        """Score ``texts`` against the references (see the module docstring)."""
+        self._require_fitted()
+        n = len(texts)
+        similarity = np.zeros(n, dtype=np.float32)
+        containment = np.zeros(n, dtype=np.float32)
+        shared_best = np.zeros(n, dtype=np.int64)
+        best_row = np.full(n, -1, dtype=np.int64)
+        for start in range(0, n, batch_size):
+            chunk = list(texts[start : start + batch_size])
+            hashes, offsets = shingle_hashes(chunk, self.params.shingle, self.params.ngram)
+            for i, rows in enumerate(self._candidates(hashes, offsets)):
+                if not rows:
+                    continue
+                doc = np.unique(hashes[offsets[i] : offsets[i + 1]])
+                best_similarity = best_containment = (-1.0, -1.0, 0, -1)
+                for row in sorted(rows):
+                    ref = self._shingles[self._offsets[row] : self._offsets[row + 1]]
+                    shared = int(np.intersect1d(doc, ref, assume_unique=True).size)
+                    if shared == 0:
+                        continue
+                    jaccard = shared / (len(doc) + len(ref) - shared)
+                    contained = shared / len(ref)
+                    if (jaccard, contained) > best_similarity[:2]:
+                        best_similarity = (jaccard, contained, shared, row)
+                    if shared >= MATCH_MIN_SHARED_SHINGLES and (contained, jaccard) > best_containment[:2]:
+                        best_containment = (contained, jaccard, shared, row)
+                j = start + i
+                similarity[j] = max(best_similarity[0], 0.0)
+                containment[j] = max(best_containment[0], 0.0)
+                if containment[j] >= MATCH_CONTAINMENT_THRESHOLD:
+                    shared_best[j], best_row[j] = best_containment[2], best_containment[3]
+                elif similarity[j] >= MATCH_SIMILARITY_THRESHOLD:
+                    shared_best[j], best_row[j] = best_similarity[2], best_similarity[3]
+        reference_id = [self._ids[row] if row >= 0 else None for row in best_row.tolist()]
+        return MinHashScores(similarity, containment, reference_id, shared_best)
+
+    def signatures(self) -> np.ndarray:
+        """The stored reference signatures (uint32, references x num_perm)."""
+        self._require_fitted()
+        return self._signatures
+
+    @property
+    def reference_ids(self) -> list[str]:
+        return list(self._ids)
