@@ -158,6 +158,7 @@ def _stage_progress(stages: tuple[str, ...]) -> Iterator[None]:
         elif status == "done":
             progress.update(task_id, completed=1, description=f"[green]{stage}: done")
         else:
+            progress.start_task(task_id)
             progress.update(task_id, completed=1, description=f"[dim]{stage}: skipped ({detail})")
 
     add_stage_listener(listener)
