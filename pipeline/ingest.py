@@ -74,8 +74,8 @@ _STAGE_BATCH_ROWS = 4096
 _STAGE_BATCH_CHARS = 16_000_000
 # Corpus row groups: large enough for fast scans, small enough to bound writer memory.
 _ROW_GROUP_ROWS = 65_536
-_ROW_GROUP_BYTES = 64 << 20
-_BUFFERED_BYTES_LIMIT = 256 << 20
+_ROW_GROUP_BYTES = 32 << 20
+_BUFFERED_BYTES_LIMIT = 64 << 20
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -134,38 +134,33 @@ def _stage_name(spec: InputSpec) -> str:
     return "part-" + hashlib.sha1(key.encode()).hexdigest()[:20]
 
 
-class _ColumnBuffer:
-    """Rows of one schema collected column-wise and written out in batches."""
+class _RowBuffer:
+    """Rows (tuples in schema column order) collected and written out in batches."""
 
     def __init__(self, schema: pa.Schema, writer: pq.ParquetWriter) -> None:
         self.schema = schema
         self.writer = writer
-        self.columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-        self.rows = 0
+        self.rows: list[tuple] = []
         self.chars = 0
 
-    def append(self, row: dict[str, Any], chars: int = 0) -> None:
-        for name, values in self.columns.items():
-            values.append(row[name])
-        self.rows += 1
+    def append(self, row: tuple, chars: int = 0) -> None:
+        self.rows.append(row)
         self.chars += chars
-        if self.rows >= _STAGE_BATCH_ROWS or self.chars >= _STAGE_BATCH_CHARS:
+        if len(self.rows) >= _STAGE_BATCH_ROWS or self.chars >= _STAGE_BATCH_CHARS:
             self.flush()
 
     def flush(self) -> None:
         if not self.rows:
             return
-        arrays = [pa.array(self.columns[f.name], type=f.type) for f in self.schema]
+        columns = zip(*self.rows, strict=True)
+        arrays = [pa.array(values, type=f.type) for f, values in zip(self.schema, columns, strict=True)]
         self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
-        for values in self.columns.values():
-            values.clear()
-        self.rows = 0
+        self.rows = []
         self.chars = 0
 
 
-def _reject_row(rej: Rejection) -> dict[str, Any]:
-    return {"reason": rej.reason, "input_path": rej.input_path, "position": rej.position,
-            "detail": rej.detail, "excerpt": rej.excerpt}
+def _reject_row(rej: Rejection) -> tuple:
+    return (rej.reason, rej.input_path, rej.position, rej.detail, rej.excerpt)
 
 
 def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = IngestOptions()) -> dict:
@@ -186,17 +181,17 @@ def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = Ing
     meta_opts = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
     part_dir = staging_dir / _stage_name(spec)
     with atomic_directory(part_dir) as tmp:
-        docs_writer = pq.ParquetWriter(tmp / "docs.parquet", CORPUS_SCHEMA, compression="zstd",
-                                       compression_level=1)
+        # Staged parts live only until the merge: cheap LZ4 instead of the corpus' zstd.
+        docs_writer = pq.ParquetWriter(tmp / "docs.parquet", CORPUS_SCHEMA, compression="lz4")
         rej_writer = pq.ParquetWriter(tmp / "rejected.parquet", REJECTED_SCHEMA, compression="zstd")
-        docs = _ColumnBuffer(CORPUS_SCHEMA, docs_writer)
-        rejects = _ColumnBuffer(REJECTED_SCHEMA, rej_writer)
+        docs = _RowBuffer(CORPUS_SCHEMA, docs_writer)
+        rejects = _RowBuffer(REJECTED_SCHEMA, rej_writer)
         try:
             for item in read_input(spec, options.text_field, stats):
                 if isinstance(item, Document):
                     row, rej = _document_row(item, spec, options, stats, dumps, meta_opts)
                     if row is not None:
-                        docs.append(row, row["n_chars"])
+                        docs.append(row, row[6])
                         staged += 1
                         continue
                     item = rej
@@ -227,7 +222,7 @@ def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = Ing
 
 
 def _document_row(doc: Document, spec: InputSpec, options: IngestOptions, stats: ReaderStats,
-                  dumps: Any, meta_opts: int) -> tuple[dict[str, Any] | None, Rejection | None]:
+                  dumps: Any, meta_opts: int) -> tuple[tuple | None, Rejection | None]:
     text = normalize_text(doc.text)
     if not text:
         return None, Rejection(d.EMPTY_TEXT, doc.position, doc.input_path, "no text after normalisation",
@@ -245,18 +240,19 @@ def _document_row(doc: Document, spec: InputSpec, options: IngestOptions, stats:
              if v is not None and k not in meta}
     if extra and "warc_record_id" not in meta:
         meta = {**meta, **extra}
-    return {
-        "doc_id": make_doc_id(source, sha),
-        "source": source,
-        "url": doc.url,
-        "domain": registered_domain(doc.url),
-        "crawl_date": doc.crawl_date,
-        "text": text,
-        "n_chars": n_chars,
-        "content_sha1": sha,
-        "format": doc.fmt,
-        "meta": dumps(meta, option=meta_opts, default=str).decode() if meta else None,
-    }, None
+    # In CORPUS_SCHEMA column order.
+    return (
+        make_doc_id(source, sha),
+        source,
+        doc.url,
+        registered_domain(doc.url),
+        doc.crawl_date,
+        text,
+        n_chars,
+        sha,
+        doc.fmt,
+        dumps(meta, option=meta_opts, default=str).decode() if meta else None,
+    ), None
 
 
 # --------------------------------------------------------------------------- step 2
@@ -293,6 +289,9 @@ class _PartitionWriter:
         self.batches = []
         self.rows = 0
         self.bytes = 0
+        del table
+        # Hand freed buffers back to the OS, so RSS tracks what is really held.
+        pa.default_memory_pool().release_unused()
 
     def close(self) -> None:
         self.flush()
@@ -343,7 +342,7 @@ def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
             for result in file_results:
                 part = Path(result["part_dir"])
                 written = duplicates = 0
-                staged = pq.ParquetFile(part / "docs.parquet")
+                staged = pq.ParquetFile(part / "docs.parquet", pre_buffer=False)
                 for batch in staged.iter_batches(batch_size=8192):
                     keep = []
                     for digest in batch.column("content_sha1").to_pylist():
