@@ -27,7 +27,15 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).with_name("results_ingest.md")
-_WORDS = ["the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be", "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have", "an", "they", "you", "were", "her", "she", "there", "been", "one", "all", "we", "their", "has", "would", "when", "if", "so", "no", "will", "more", "can", "out", "up", "data", "model", "crawl", "page", "text", "answer", "question", "system", "people", "time", "year", "work", "world", "life", "day", "state", "school", "report", "study", "result", "number", "group", "problem", "fact", "water", "history", "music", "market", "policy", "energy", "health", "city"]
+_WORDS = [
+    "the", "of", "and", "to", "in", "a", "is", "that", "for", "it", "as", "was", "with", "be",
+    "by", "on", "not", "he", "this", "are", "or", "his", "from", "at", "which", "but", "have",
+    "an", "they", "you", "were", "her", "she", "there", "been", "one", "all", "we", "their", "has",
+    "would", "when", "if", "so", "no", "will", "more", "can", "out", "up", "data", "model",
+    "crawl", "page", "text", "answer", "question", "system", "people", "time", "year", "work",
+    "world", "life", "day", "state", "school", "report", "study", "result", "number", "group",
+    "problem", "fact", "water", "history", "music", "market", "policy", "energy", "health", "city",
+]
 
 
 def generate(path: Path, n_docs: int, doc_chars: int = 2000, seed: int = 0) -> int:
@@ -120,7 +128,8 @@ def _table(rows: list[dict]) -> str:
         lines.append(
             f"| {r['docs']:,} | {r['input_mb']:,.0f} "
             f"| {r['ingest_s']:.1f} ({r['read_s']:.1f} + {r['merge_s']:.1f}) "
-            f"| {r['docs_per_s']:,.0f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} | {r['corpus_mb']:,.0f} |"
+            f"| {r['docs_per_s']:,.0f} | {r['mb_per_s']:.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['corpus_mb']:,.0f} |"
         )
     return "\n".join(lines)
 
