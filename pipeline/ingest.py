@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -135,11 +133,11 @@ def _stage_name(spec: InputSpec) -> str:
 
 
 class _RowBuffer:
-    """Rows (tuples in schema column order) collected and written out in batches."""
+    """Rows (tuples in schema column order) collected and handed to ``sink`` as Arrow tables."""
 
-    def __init__(self, schema: pa.Schema, writer: pq.ParquetWriter) -> None:
+    def __init__(self, schema: pa.Schema, sink: Callable[[pa.Table], None]) -> None:
         self.schema = schema
-        self.writer = writer
+        self.sink = sink
         self.rows: list[tuple] = []
         self.chars = 0
 
@@ -154,7 +152,7 @@ class _RowBuffer:
             return
         columns = zip(*self.rows, strict=True)
         arrays = [pa.array(values, type=f.type) for f, values in zip(self.schema, columns, strict=True)]
-        self.writer.write_table(pa.Table.from_arrays(arrays, schema=self.schema))
+        self.sink(pa.Table.from_arrays(arrays, schema=self.schema))
         self.rows = []
         self.chars = 0
 
@@ -163,46 +161,30 @@ def _reject_row(rej: Rejection) -> tuple:
     return (rej.reason, rej.input_path, rej.position, rej.detail, rej.excerpt)
 
 
-def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = IngestOptions()) -> dict:
-    """Read one input into a staged part under ``staging_dir``; return its counts.
-
-    The part (``docs.parquet``, ``rejected.parquet``) is written atomically, so a retried
-    task simply replaces it. The returned dict is JSON-serialisable: ``spec`` fields,
-    ``inputs`` (path, size, sha256, format per file), ``records_read``, ``staged``,
-    ``rejected``, ``rejected_by_reason``, ``warc_records_skipped``, ``invalid_utf8``,
-    ``invalid_dates``, ``seconds`` and ``part_dir``.
-    """
+def _read_spec(spec: InputSpec, options: IngestOptions, docs_sink: Callable[[pa.Table], None],
+               rejected_sink: Callable[[pa.Table], None]) -> dict:
+    """Read, normalise and check one input, handing documents and rejections to the sinks in order."""
     started = time.perf_counter()
-    staging_dir = Path(staging_dir)
     stats = ReaderStats()
     staged = 0
     rejected: dict[str, int] = {}
     dumps = orjson.dumps
     meta_opts = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
-    part_dir = staging_dir / _stage_name(spec)
-    with atomic_directory(part_dir) as tmp:
-        # Staged parts live only until the merge: cheap LZ4 instead of the corpus' zstd.
-        docs_writer = pq.ParquetWriter(tmp / "docs.parquet", CORPUS_SCHEMA, compression="lz4")
-        rej_writer = pq.ParquetWriter(tmp / "rejected.parquet", REJECTED_SCHEMA, compression="zstd")
-        docs = _RowBuffer(CORPUS_SCHEMA, docs_writer)
-        rejects = _RowBuffer(REJECTED_SCHEMA, rej_writer)
-        try:
-            for item in read_input(spec, options.text_field, stats):
-                if isinstance(item, Document):
-                    row, rej = _document_row(item, spec, options, stats, dumps, meta_opts)
-                    if row is not None:
-                        docs.append(row, row[6])
-                        staged += 1
-                        continue
-                    item = rej
-                assert isinstance(item, Rejection)
-                rejected[item.reason] = rejected.get(item.reason, 0) + 1
-                rejects.append(_reject_row(item))
-            docs.flush()
-            rejects.flush()
-        finally:
-            docs_writer.close()
-            rej_writer.close()
+    docs = _RowBuffer(CORPUS_SCHEMA, docs_sink)
+    rejects = _RowBuffer(REJECTED_SCHEMA, rejected_sink)
+    for item in read_input(spec, options.text_field, stats):
+        if isinstance(item, Document):
+            row, rej = _document_row(item, spec, options, stats, dumps, meta_opts)
+            if row is not None:
+                docs.append(row, row[6])
+                staged += 1
+                continue
+            item = rej
+        assert isinstance(item, Rejection)
+        rejected[item.reason] = rejected.get(item.reason, 0) + 1
+        rejects.append(_reject_row(item))
+    docs.flush()
+    rejects.flush()
     n_rejected = sum(rejected.values())
     return {
         "path": str(spec.path),
@@ -217,8 +199,30 @@ def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = Ing
         "invalid_utf8": stats.invalid_utf8,
         "invalid_dates": stats.invalid_dates,
         "seconds": round(time.perf_counter() - started, 3),
-        "part_dir": str(part_dir),
     }
+
+
+def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = IngestOptions()) -> dict:
+    """Read one input into a staged part under ``staging_dir``; return its counts.
+
+    The part (``docs.parquet``, ``rejected.parquet``) is written atomically, so a retried
+    task simply replaces it. The returned dict is JSON-serialisable: ``path``, ``format``,
+    ``default_source``, ``inputs`` (path, size, sha256, format per file), ``records_read``,
+    ``staged``, ``rejected``, ``rejected_by_reason``, ``warc_records_skipped``,
+    ``invalid_utf8``, ``invalid_dates``, ``seconds`` and ``part_dir``.
+    """
+    part_dir = Path(staging_dir) / _stage_name(spec)
+    with atomic_directory(part_dir) as tmp:
+        # Staged parts live only until the merge: cheap LZ4 instead of the corpus' zstd.
+        docs_writer = pq.ParquetWriter(tmp / "docs.parquet", CORPUS_SCHEMA, compression="lz4")
+        rej_writer = pq.ParquetWriter(tmp / "rejected.parquet", REJECTED_SCHEMA, compression="zstd")
+        try:
+            result = _read_spec(spec, options, docs_writer.write_table, rej_writer.write_table)
+        finally:
+            docs_writer.close()
+            rej_writer.close()
+    result["part_dir"] = str(part_dir)
+    return result
 
 
 def _document_row(doc: Document, spec: InputSpec, options: IngestOptions, stats: ReaderStats,
@@ -315,6 +319,106 @@ def _add(total: dict[str, int], part: dict[str, int]) -> None:
         total[key] = total.get(key, 0) + value
 
 
+class _CorpusWriter:
+    """Writes docs/ and rejected/ under a (temporary) corpus directory, de-duplicating globally.
+
+    Inputs are added in order: documents and rejections of one input, then
+    :meth:`end_input` with that input's read counts; :meth:`manifest` sums everything up.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.docs_dir = root / DOCS_DIR
+        self.docs_dir.mkdir()
+        (root / REJECTED_DIR).mkdir()
+        self.partitions: dict[str, _PartitionWriter] = {}
+        self.rejected_writer = pq.ParquetWriter(root / REJECTED_DIR / "part-00000.parquet", REJECTED_SCHEMA,
+                                                compression="zstd")
+        self.seen: set[bytes] = set()
+        self.by_source: dict[str, int] = {}
+        self.inputs: list[dict] = []
+        self._written = 0
+        self._duplicates = 0
+
+    def add_documents(self, data: pa.Table | pa.RecordBatch) -> None:
+        batches = data.to_batches() if isinstance(data, pa.Table) else [data]
+        for batch in batches:
+            keep = []
+            seen = self.seen
+            for digest in batch.column("content_sha1").to_pylist():
+                key = bytes.fromhex(digest)
+                if key in seen:
+                    keep.append(False)
+                else:
+                    seen.add(key)
+                    keep.append(True)
+            n_keep = sum(keep)
+            self._duplicates += len(keep) - n_keep
+            if not n_keep:
+                continue
+            kept = batch if n_keep == len(keep) else batch.filter(pa.array(keep))
+            self._written += n_keep
+            for source, piece in _split_by_source(kept):
+                writer = self.partitions.get(source)
+                if writer is None:
+                    writer = self.partitions[source] = _PartitionWriter(self.docs_dir, source)
+                writer.append(piece)
+                self.by_source[source] = self.by_source.get(source, 0) + piece.num_rows
+            if sum(w.bytes for w in self.partitions.values()) > _BUFFERED_BYTES_LIMIT:
+                for writer in self.partitions.values():
+                    writer.flush()
+
+    def add_rejections(self, data: pa.Table | pa.RecordBatch) -> None:
+        if isinstance(data, pa.Table):
+            self.rejected_writer.write_table(data)
+        else:
+            self.rejected_writer.write_batch(data)
+
+    def end_input(self, result: dict) -> None:
+        """Close the current input's accounting with its read result (from ``_read_spec``)."""
+        if self._written + self._duplicates != result["staged"]:
+            raise RuntimeError(f"{result['path']}: {self._written + self._duplicates} documents merged, "
+                               f"{result['staged']} read")
+        entry = {k: result[k] for k in ("path", "format", "default_source", "inputs", "records_read",
+                                        "rejected", "rejected_by_reason", "warc_records_skipped",
+                                        "invalid_utf8", "invalid_dates", "seconds")}
+        entry["written"] = self._written
+        entry["exact_duplicates"] = self._duplicates
+        self.inputs.append(entry)
+        self._written = self._duplicates = 0
+
+    def close(self) -> None:
+        try:
+            for writer in self.partitions.values():
+                writer.close()
+        finally:
+            self.rejected_writer.close()
+
+    def manifest(self, options: IngestOptions, timings: dict[str, float]) -> dict:
+        totals: dict[str, Any] = {}
+        keys = ("records_read", "written", "exact_duplicates", "rejected", "invalid_utf8", "invalid_dates")
+        for key in keys:
+            totals[key] = sum(entry[key] for entry in self.inputs)
+        if totals["records_read"] != totals["written"] + totals["exact_duplicates"] + totals["rejected"]:
+            raise RuntimeError(f"ingest accounting does not add up: {totals}")
+        rejected_by_reason: dict[str, int] = {}
+        skipped: dict[str, int] = {}
+        for entry in self.inputs:
+            _add(rejected_by_reason, entry["rejected_by_reason"])
+            _add(skipped, entry["warc_records_skipped"])
+        totals["rejected_by_reason"] = dict(sorted(rejected_by_reason.items()))
+        totals["warc_records_skipped"] = dict(sorted(skipped.items()))
+        totals["written_by_source"] = dict(sorted(self.by_source.items()))
+        return {
+            "kind": "corpus_manifest",
+            "schema_version": CORPUS_SCHEMA_VERSION,
+            "options": asdict(options),
+            "inputs": self.inputs,
+            "counts": totals,
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+        }
+
+
 def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
                     options: IngestOptions = IngestOptions()) -> dict:
     """Merge staged parts (in the order given) into the corpus at ``out``; return the manifest.
@@ -323,92 +427,25 @@ def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
     kept. ``out`` is replaced atomically; ``staging_dir`` is left for the caller to remove.
     """
     started = time.perf_counter()
-    out = Path(out)
-    seen: set[bytes] = set()
-    totals: dict[str, Any] = {"records_read": 0, "written": 0, "exact_duplicates": 0, "rejected": 0,
-                              "invalid_utf8": 0, "invalid_dates": 0}
-    rejected_by_reason: dict[str, int] = {}
-    skipped: dict[str, int] = {}
-    inputs: list[dict] = []
-    by_source: dict[str, int] = {}
     with atomic_directory(out) as tmp:
-        docs_dir = tmp / DOCS_DIR
-        docs_dir.mkdir()
-        (tmp / REJECTED_DIR).mkdir()
-        partitions: dict[str, _PartitionWriter] = {}
-        rej_writer = pq.ParquetWriter(tmp / REJECTED_DIR / "part-00000.parquet", REJECTED_SCHEMA,
-                                      compression="zstd")
+        corpus = _CorpusWriter(tmp)
         try:
             for result in file_results:
                 part = Path(result["part_dir"])
-                written = duplicates = 0
-                staged = pq.ParquetFile(part / "docs.parquet", pre_buffer=False)
-                for batch in staged.iter_batches(batch_size=8192):
-                    keep = []
-                    for digest in batch.column("content_sha1").to_pylist():
-                        key = bytes.fromhex(digest)
-                        if key in seen:
-                            keep.append(False)
-                        else:
-                            seen.add(key)
-                            keep.append(True)
-                    n_keep = sum(keep)
-                    duplicates += len(keep) - n_keep
-                    if not n_keep:
-                        continue
-                    kept = batch if n_keep == len(keep) else batch.filter(pa.array(keep))
-                    written += n_keep
-                    for source, piece in _split_by_source(kept):
-                        writer = partitions.get(source)
-                        if writer is None:
-                            writer = partitions[source] = _PartitionWriter(docs_dir, source)
-                        writer.append(piece)
-                        by_source[source] = by_source.get(source, 0) + piece.num_rows
-                    if sum(w.bytes for w in partitions.values()) > _BUFFERED_BYTES_LIMIT:
-                        for writer in partitions.values():
-                            writer.flush()
-                staged.close()
-                rej_file = pq.ParquetFile(part / "rejected.parquet")
-                for batch in rej_file.iter_batches(batch_size=8192):
-                    rej_writer.write_batch(batch)
-                rej_file.close()
-                if written + duplicates != result["staged"]:
-                    raise RuntimeError(f"staged part of {result['path']} has {written + duplicates} rows, "
-                                       f"expected {result['staged']}")
-                entry = {k: result[k] for k in ("path", "format", "default_source", "inputs", "records_read",
-                                                "rejected", "rejected_by_reason", "warc_records_skipped",
-                                                "invalid_utf8", "invalid_dates", "seconds")}
-                entry["written"] = written
-                entry["exact_duplicates"] = duplicates
-                inputs.append(entry)
-                totals["records_read"] += result["records_read"]
-                totals["written"] += written
-                totals["exact_duplicates"] += duplicates
-                totals["rejected"] += result["rejected"]
-                totals["invalid_utf8"] += result["invalid_utf8"]
-                totals["invalid_dates"] += result["invalid_dates"]
-                _add(rejected_by_reason, result["rejected_by_reason"])
-                _add(skipped, result["warc_records_skipped"])
-            for writer in partitions.values():
-                writer.close()
+                # pre_buffer=False: read one row group at a time instead of caching the whole file.
+                with pq.ParquetFile(part / "docs.parquet", pre_buffer=False) as staged:
+                    for batch in staged.iter_batches(batch_size=8192):
+                        corpus.add_documents(batch)
+                with pq.ParquetFile(part / "rejected.parquet", pre_buffer=False) as rejected:
+                    for batch in rejected.iter_batches(batch_size=8192):
+                        corpus.add_rejections(batch)
+                corpus.end_input(result)
         finally:
-            rej_writer.close()
-        if totals["records_read"] != totals["written"] + totals["exact_duplicates"] + totals["rejected"]:
-            raise RuntimeError(f"ingest accounting does not add up: {totals}")
-        totals["rejected_by_reason"] = dict(sorted(rejected_by_reason.items()))
-        totals["warc_records_skipped"] = dict(sorted(skipped.items()))
-        totals["written_by_source"] = dict(sorted(by_source.items()))
-        manifest = {
-            "kind": "corpus_manifest",
-            "schema_version": CORPUS_SCHEMA_VERSION,
-            "options": asdict(options),
-            "inputs": inputs,
-            "counts": totals,
-            "timings": {
-                "read_seconds": round(sum(r["seconds"] for r in file_results), 3),
-                "finalize_seconds": round(time.perf_counter() - started, 3),
-            },
-        }
+            corpus.close()
+        manifest = corpus.manifest(options, {
+            "read_seconds": sum(r["seconds"] for r in file_results),
+            "finalize_seconds": time.perf_counter() - started,
+        })
         atomic_write_json(tmp / MANIFEST_NAME, manifest)
     return manifest
 
@@ -420,30 +457,35 @@ def ingest(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
            options: IngestOptions = IngestOptions(), progress: ProgressCallback | None = None) -> dict:
     """Ingest ``inputs`` into the corpus directory ``out`` in this process; return the manifest.
 
-    ``progress(label, done, total)`` is called before the first input and after each input
-    and the final merge (``done``/``total`` count steps: inputs plus one merge).
+    Same result as the flow (staged parts merged by :func:`finalize_corpus`), but documents
+    go straight to the corpus writer, which saves writing and re-reading staged parts.
+    ``progress(label, done, total)`` is called before each input and once at the end
+    (``done``/``total`` count inputs).
     """
     started = time.perf_counter()
     specs = plan_inputs(inputs, options)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
-    total = len(specs) + 1
-    try:
-        results = []
-        for done, spec in enumerate(specs):
-            if progress is not None:
-                progress(str(spec.path), done, total)
-            results.append(ingest_file(spec, staging, options))
-        if progress is not None:
-            progress("merging", len(specs), total)
-        manifest = finalize_corpus(results, staging, out, options)
-        if progress is not None:
-            progress("done", total, total)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    manifest["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)
-    atomic_write_json(out / MANIFEST_NAME, manifest)
+    total = len(specs)
+    read_seconds = 0.0
+    with atomic_directory(out) as tmp:
+        corpus = _CorpusWriter(tmp)
+        try:
+            for done, spec in enumerate(specs):
+                if progress is not None:
+                    progress(str(spec.path), done, total)
+                result = _read_spec(spec, options, corpus.add_documents, corpus.add_rejections)
+                corpus.end_input(result)
+                read_seconds += result["seconds"]
+        finally:
+            corpus.close()
+        seconds = time.perf_counter() - started
+        manifest = corpus.manifest(options, {
+            "read_seconds": read_seconds,
+            "finalize_seconds": seconds - read_seconds,
+            "total_seconds": seconds,
+        })
+        atomic_write_json(tmp / MANIFEST_NAME, manifest)
+    if progress is not None:
+        progress("done", total, total)
     return manifest
 
 
