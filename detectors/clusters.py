@@ -31,7 +31,7 @@ from datasketch import MinHashLSH
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from detectors.shingles import shingle_hashes, signatures_from_hashes
+from detectors.shingles import batch_bounds, shingle_hashes, signatures_from_hashes
 
 if TYPE_CHECKING:
     from detectors.minhash import MinHashParams
@@ -91,8 +91,7 @@ def cluster_documents(
         paths = [scratch / f"band_{band:03d}.bin" for band in range(bands)]
         handles = [path.open("wb") for path in paths]
         try:
-            for start in range(0, n, _CHUNK):
-                stop = min(start + _CHUNK, n)
+            for start, stop in batch_bounds(texts, _CHUNK):
                 keys_text, is_prompt = [], np.zeros(stop - start, dtype=bool)
                 for i in range(start, stop):
                     prompt = prompts[i] if prompts is not None else None
@@ -100,7 +99,7 @@ def cluster_documents(
                         keys_text.append(prompt)
                         is_prompt[i - start] = True
                     else:
-                        keys_text.append(texts[i])
+                        keys_text.append(texts[i] or "")
                 hashes, offsets = shingle_hashes(keys_text, params.shingle, params.ngram, short="whole")
                 has_shingles = np.diff(offsets) > 0
                 if not has_shingles.any():

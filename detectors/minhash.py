@@ -67,6 +67,7 @@ from datasketch import LeanMinHash, MinHashLSH
 
 from detectors.clusters import cluster_documents
 from detectors.shingles import (
+    batch_bounds,
     permutations,
     segment_minima,
     shingle_hashes,
@@ -186,8 +187,8 @@ def minhash_signatures(texts: Sequence[str], params: MinHashParams = MinHashPara
     gives its exact ``hashvalues``). A text without shingles gets the empty signature.
     """
     out = np.empty((len(texts), params.num_perm), dtype=np.uint64)
-    for start in range(0, len(texts), _BATCH):
-        chunk = texts[start : start + _BATCH]
+    for start, stop in batch_bounds(texts, _BATCH):
+        chunk = [text or "" for text in texts[start:stop]]
         hashes, offsets = shingle_hashes(chunk, params.shingle, params.ngram)
         signatures = signatures_from_hashes(hashes, offsets, params.num_perm, params.seed)
         out[start : start + len(chunk)] = signatures
@@ -246,8 +247,8 @@ class ReferenceIndex:
             raise ValueError("reference ids must be unique")
         params = self.params
         signature_parts, shingle_parts, count_parts, kept_ids = [], [], [], []
-        for start in range(0, len(texts), _BATCH):
-            chunk = list(texts[start : start + _BATCH])
+        for start, stop in batch_bounds(texts, _BATCH):
+            chunk = [text or "" for text in texts[start:stop]]
             hashes, offsets = shingle_hashes(chunk, params.shingle, params.ngram)
             signatures = signatures_from_hashes(hashes, offsets, params.num_perm, params.seed)
             for i in range(len(chunk)):
@@ -467,8 +468,11 @@ class ReferenceIndex:
     def candidates(self, texts: Sequence[str]) -> list[set[int]]:
         """Reference rows proposed by the LSH for each text (whole text and windows)."""
         self._require_fitted()
-        hashes, offsets = shingle_hashes(list(texts), self.params.shingle, self.params.ngram)
-        return self._candidates(hashes, offsets)
+        result: list[set[int]] = []
+        for start, stop in batch_bounds(texts, 1024, max_chars=2_000_000):
+            chunk = [text or "" for text in texts[start:stop]]
+            result += self._candidates(*shingle_hashes(chunk, self.params.shingle, self.params.ngram))
+        return result
 
     def _candidates(self, hashes: np.ndarray, offsets: np.ndarray) -> list[set[int]]:
         params = self.params
@@ -530,8 +534,8 @@ class ReferenceIndex:
         containment = np.zeros(n, dtype=np.float32)
         shared_best = np.zeros(n, dtype=np.int64)
         best_row = np.full(n, -1, dtype=np.int64)
-        for start in range(0, n, batch_size):
-            chunk = list(texts[start : start + batch_size])
+        for start, stop in batch_bounds(texts, batch_size, max_chars=2_000_000):
+            chunk = [text or "" for text in texts[start:stop]]
             hashes, offsets = shingle_hashes(chunk, self.params.shingle, self.params.ngram)
             for i, rows in enumerate(self._candidates(hashes, offsets)):
                 if not rows:

@@ -82,6 +82,21 @@ class _UnitHashes(dict):
 _UNIT_HASHES = _UnitHashes()
 
 
+def batch_bounds(texts: Sequence[str], max_docs: int, max_chars: int = 4_000_000) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` ranges of at most ``max_docs`` texts and about ``max_chars``
+    characters (a single longer text is a batch of its own), so work arrays stay bounded."""
+    bounds, start, chars = [], 0, 0
+    for i, text in enumerate(texts):
+        size = len(text) if text else 0
+        if i > start and (i - start >= max_docs or chars + size > max_chars):
+            bounds.append((start, i))
+            start, chars = i, 0
+        chars += size
+    if start < len(texts):
+        bounds.append((start, len(texts)))
+    return bounds
+
+
 def text_units(text: str, shingle: str = "word") -> list[str]:
     """The units of ``text`` (see the module docstring)."""
     if shingle == "word":

@@ -296,3 +296,13 @@ def test_cluster_documents_groups_real_prompts(dev_openai, dev_other_llm, tmp_pa
         [r["id"] for r in records], [r["text"] for r in records], None, MinHashParams(), Path(tmp_path)
     )
     assert len(set(no_prompt_id.tolist())) > 0.9 * len(records)
+
+
+def test_long_pages_and_missing_texts(small_index, dev_human):
+    index, refs = small_index
+    reference = next(r for r in refs if len(text_units(r["text"])) >= 150)
+    filler = "\n\n".join(h["text"] for h in dev_human[:400])  # a very long page (hundreds of KB)
+    page = filler[: len(filler) // 2] + "\n\n" + reference["text"] + "\n\n" + filler[len(filler) // 2 :]
+    scores = index.score([None, page, reference["text"]], batch_size=2)
+    assert scores.reference_id == [None, reference["id"], reference["id"]]
+    assert scores.containment[1] == 1.0 and scores.similarity[1] < 0.05
