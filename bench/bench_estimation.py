@@ -1,0 +1,231 @@
+"""Scenario benchmark of the share estimators and verdicts (issue #5 targets).
+
+Run: ``.venv/bin/python -m bench.bench_estimation [--seeds 20] [--out bench/out/estimation]``
+
+1. Splits ``../shared/data/dev`` into disjoint pools (see :mod:`bench.scenarios`), trains the
+   classifier (``detectors.classifier.train_model``) and the MinHash reference index on the
+   ``train`` pool, and measures the placement calibration on the ``placement`` pool. All
+   three are cached under ``--out`` (keyed by the pools), so reruns are fast.
+2. Writes the scenario universe as one corpus and runs :func:`pipeline.detect.detect` on it
+   once (cached too). Per-document scores do not depend on the other documents, except
+   ``cluster_size``, which is computed over the universe instead of per scenario corpus.
+3. For every scenario and seed, selects the scenario's rows and its baseline's rows and
+   builds the report with and without the baseline, for each method (cc, acc, pacc).
+4. Prints the targets table and writes ``bench/results_estimation.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from bench.scenarios import (
+    SCENARIOS,
+    build_scenario,
+    build_universe,
+    load_dev_records,
+    split_pools,
+    write_corpus,
+)
+from pipeline.detect import calibrate_placement, detect, read_scores
+from pipeline.report import report_from_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_DIR = Path(os.environ.get("DISTILL_AUDIT_SHARED", ROOT.parent / "shared")) / "data" / "dev"
+RESULTS = ROOT / "bench" / "results_estimation.md"
+
+
+def _pool_key(records: list[dict]) -> str:
+    h = hashlib.sha256()
+    for r in records:
+        h.update(r["id"].encode())
+    return h.hexdigest()[:16]
+
+
+def prepare_detectors(out: Path, human, teacher, other, log=print) -> tuple[Path, Path]:
+    """Train (or reuse) the model and index on the train pools; measure the placement calibration."""
+    from detectors.classifier import train_model
+
+    from detectors.minhash import ReferenceIndex
+
+    hp, tp, op = split_pools(human), split_pools(teacher), split_pools(other)
+    key = _pool_key(hp["train"] + tp["train"] + op["train"])
+    model_dir, index_dir = out / f"model-{key}", out / f"index-{key}"
+    if not (model_dir / "metrics.json").is_file():
+        t0 = time.perf_counter()
+        train_model(tp["train"], hp["train"], op["train"], model_dir, random_state=0)
+        log(f"trained the classifier on {len(tp['train'])}/{len(hp['train'])}/{len(op['train'])} "
+            f"teacher/human/other-LLM texts in {time.perf_counter() - t0:.0f} s")
+    if not (index_dir / "index.json").exists() and not any(index_dir.glob("*")):
+        t0 = time.perf_counter()
+        ReferenceIndex().fit([r["text"] for r in tp["train"]], [r["id"] for r in tp["train"]]).save(index_dir)
+        log(f"indexed {len(tp['train'])} reference outputs in {time.perf_counter() - t0:.0f} s")
+    if not (model_dir / "placement.json").is_file():
+        t0 = time.perf_counter()
+        hosts = [r["text"] for r in hp["placement"] if len(r["text"]) > 200]
+        calibrate_placement(model_dir, [r["text"] for r in tp["placement"]], hosts,
+                            [r["text"] for r in op["placement"]], n_per_kind=300, seed=0)
+        log(f"placement calibration in {time.perf_counter() - t0:.0f} s")
+    return model_dir, index_dir
+
+
+def score_universe(out: Path, universe, model_dir: Path, index_dir: Path, log=print) -> tuple[pa.Table, dict]:
+    model_id = hashlib.sha256((model_dir / "metrics.json").read_bytes()
+                              + (model_dir / "placement.json").read_bytes()).hexdigest()[:12]
+    scores_dir = out / f"universe-scores-{model_id}"
+    if not (scores_dir / "detectors.json").is_file():
+        corpus_dir = write_corpus(universe.docs, out / "universe-corpus")
+        t0 = time.perf_counter()
+        res = detect(corpus_dir, scores_dir, model_dir=model_dir, index_dir=index_dir)
+        dt = time.perf_counter() - t0
+        log(f"detect on the universe: {res['documents']} documents in {dt:.0f} s "
+            f"({res['documents'] / dt:.0f} docs/s, shared noisy CPU)")
+    return read_scores(scores_dir)
+
+
+def _take(table: pa.Table, ids: list[str]) -> pa.Table:
+    return table.filter(pc.is_in(table.column("doc_id"), value_set=pa.array(ids)))
+
+
+def run(seeds: int, out: Path, methods=("cc", "acc", "pacc"), n_boot: int = 400, log=print) -> dict:
+    human, teacher, other = load_dev_records(DEV_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    model_dir, index_dir = prepare_detectors(out, human, teacher, other, log)
+    universe = build_universe(human, teacher, other)
+    table, info = score_universe(out, universe, model_dir, index_dir, log)
+    rows = []
+    t0 = time.perf_counter()
+    for name in SCENARIOS:
+        for seed in range(seeds):
+            sc = build_scenario(name, seed, universe)
+            corpus = _take(table, [universe.docs[i]["doc_id"] for i in sc.corpus])
+            base = _take(table, [universe.docs[i]["doc_id"] for i in sc.baseline])
+            truth = sc.truth
+            for with_base in (True, False):
+                for method in methods:
+                    rep = report_from_tables(corpus, info, (base, info) if with_base else None,
+                                             {"method": method, "n_boot": n_boot, "top_domains": 0}, seed)
+                    ts = rep["teacher_share"]
+                    src_ok = {s["source"]: s["verdict"]["label"] for s in rep["sources"]}
+                    expected = {k: v["verdict"] for k, v in truth["sources"].items()}
+                    rows.append({
+                        "scenario": name, "seed": seed, "baseline": with_base, "method": method,
+                        "truth": truth["teacher_share"], "estimate": ts["estimate"], "ci_low": ts["ci_low"],
+                        "ci_high": ts["ci_high"], "cc": ts["flagged_share"],
+                        "truth_chars": truth["teacher_char_share"],
+                        "est_chars": ts["by_characters"]["estimate"],
+                        "chars_low": ts["by_characters"]["ci_low"],
+                        "chars_high": ts["by_characters"]["ci_high"],
+                        "source_verdicts": src_ok, "expected": expected,
+                        "corpus_verdict": rep["verdict"]["label"],
+                    })
+        log(f"{name}: {seeds} seeds done ({time.perf_counter() - t0:.0f} s so far)")
+    return {"rows": rows, "detectors": info, "model_dir": str(model_dir)}
+
+
+def _verdict_ok(r: dict) -> bool:
+    if r["baseline"]:
+        return r["source_verdicts"] == r["expected"]
+    # without a baseline an honest "inconclusive" is allowed; a wrong conclusive label is not
+    return all(got in (exp, "inconclusive") for got, exp in
+               ((r["source_verdicts"].get(k), v) for k, v in r["expected"].items()))
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    out = []
+    keys = sorted({(r["scenario"], r["baseline"], r["method"]) for r in rows},
+                  key=lambda k: (SCENARIOS.index(k[0]), not k[1], k[2]))
+    for sc, base, method in keys:
+        rs = [r for r in rows if (r["scenario"], r["baseline"], r["method"]) == (sc, base, method)]
+        err = np.array([abs(r["estimate"] - r["truth"]) for r in rs])
+        cc_err = np.array([abs(r["cc"] - r["truth"]) for r in rs])
+        cover = np.mean([r["ci_low"] - 1e-9 <= r["truth"] <= r["ci_high"] + 1e-9 for r in rs])
+        cover_c = np.mean([r["chars_low"] - 1e-9 <= r["truth_chars"] <= r["chars_high"] + 1e-9 for r in rs])
+        clean_wrong = sum(1 for r in rs for k, v in r["source_verdicts"].items()
+                          if r["expected"].get(k) == "clean" and v in ("incidental", "deliberate-style"))
+        out.append({
+            "scenario": sc, "baseline": "yes" if base else "no", "method": method, "runs": len(rs),
+            "truth_mean": float(np.mean([r["truth"] for r in rs])),
+            "mean_abs_err_pp": 100 * float(err.mean()), "max_abs_err_pp": 100 * float(err.max()),
+            "cc_mean_abs_err_pp": 100 * float(cc_err.mean()),
+            "ci_coverage": float(cover),
+            "ci_width_pp": 100 * float(np.mean([r["ci_high"] - r["ci_low"] for r in rs])),
+            "char_coverage": float(cover_c),
+            "verdict_acc": float(np.mean([_verdict_ok(r) for r in rs])),
+            "clean_called_contaminated": clean_wrong,
+            "corpus_verdicts": dict(sorted({v: sum(r["corpus_verdict"] == v for r in rs)
+                                            for v in {r["corpus_verdict"] for r in rs}}.items())),
+        })
+    return out
+
+
+def table_md(summary: list[dict]) -> str:
+    head = ("| scenario | baseline | method | runs | true share | mean abs err (pp) | max abs err (pp) | "
+            "CC mean abs err (pp) | CI coverage | CI width (pp) | chars CI coverage | verdict acc | "
+            "clean called contaminated | corpus verdicts |")
+    lines = [head, "|" + "---|" * 14]
+    for s in summary:
+        lines.append(
+            f"| {s['scenario']} | {s['baseline']} | {s['method']} | {s['runs']} "
+            f"| {100 * s['truth_mean']:.2f}% | "
+            f"{s['mean_abs_err_pp']:.2f} | {s['max_abs_err_pp']:.2f} | {s['cc_mean_abs_err_pp']:.2f} | "
+            f"{s['ci_coverage']:.2f} | {s['ci_width_pp']:.1f} | {s['char_coverage']:.2f} "
+            f"| {s['verdict_acc']:.2f} | "
+            f"{s['clean_called_contaminated']} | {json.dumps(s['corpus_verdicts'])} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "estimation")
+    parser.add_argument("--n-boot", type=int, default=400)
+    parser.add_argument("--no-write", action="store_true",
+                        help="print only; do not write results_estimation.md")
+    args = parser.parse_args(argv)
+    if not DEV_DIR.is_dir():
+        print(f"dev data not found at {DEV_DIR}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    result = run(args.seeds, args.out, n_boot=args.n_boot)
+    summary = summarise(result["rows"])
+    md = table_md(summary)
+    print(md)
+    elapsed = time.perf_counter() - t0
+    (args.out / "rows.json").write_text(json.dumps(result["rows"], default=str))
+    if not args.no_write:
+        model = result["detectors"].get("model") or {}
+        placement = result["detectors"].get("placement") or {}
+        tprs = {k: round(sum(v["strata"][:3]) / max(v["n"], 1), 3)
+                for k, v in placement.get("kinds", {}).items()}
+        text = "\n".join([
+            "# Estimation and verdict: scenario benchmark",
+            "",
+            "Command: `.venv/bin/python -m bench.bench_estimation "
+            f"--seeds {args.seeds} --n-boot {args.n_boot}` "
+            f"(total {elapsed:.0f} s on the shared 2-core machine; timings are noisy).",
+            "",
+            f"Detectors: classifier {model.get('model_id', '?')[:12]} (threshold {model.get('threshold')}, "
+            f"reference operating point {json.dumps((model.get('metrics') or {}).get('operating_point'))}), "
+            "MinHash index of the train pool. Placement TPRs (flagged share per placement kind, "
+            "held-out pool): "
+            f"{json.dumps(tprs)}.",
+            "",
+            md,
+            "",
+        ])
+        RESULTS.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,141 @@
+"""The share estimators: error-rate correction, intervals, calibration fall-backs.
+
+These simulate detector outcomes from known rates (the statistics under test do not depend on
+where the rates came from); the end-to-end checks on real text are in test_scenarios.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.estimate import (
+    METHODS,
+    CellCounts,
+    FalsePositiveModel,
+    Placement,
+    doc_strata,
+    estimate_group,
+    reference_fp_model,
+    wilson_interval,
+)
+
+# outcome rates per stratum (matched, whole, segment, llm)
+HUMAN = (0.0, 0.01, 0.02, 0.02)
+TEACHER_WHOLE = (0.0, 0.80, 0.08, 0.05)
+TEACHER_EMBEDDED = (0.0, 0.10, 0.65, 0.05)
+OTHER_LLM = (0.0, 0.08, 0.04, 0.70)
+
+
+def simulate(rng, n, teacher_share, other_share=0.0, embedded=0.5, human=HUMAN):
+    kinds = rng.choice(4, size=n, p=[1 - teacher_share - other_share, teacher_share * (1 - embedded),
+                                     teacher_share * embedded, other_share])
+    rates = np.array([human, TEACHER_WHOLE, TEACHER_EMBEDDED, OTHER_LLM])
+    strata = np.full(n, -1, dtype=np.int8)
+    u = rng.random(n)
+    cum = np.cumsum(rates[kinds], axis=1)
+    for s in range(3, -1, -1):
+        strata[u < cum[:, s]] = s
+    teacher_score = np.where(kinds == 1, 0.8, np.where(kinds == 2, 0.5, 0.05))
+    llm_score = np.where(kinds > 0, 0.8, 0.05)
+    n_chars = np.full(n, 1000.0)
+    teacher_chars = np.where(strata == 1, 900.0, np.where(strata == 2, 300.0, 0.0))
+    return CellCounts.from_arrays(strata, teacher_score, llm_score, n_chars, teacher_chars), kinds
+
+
+def placement(rng, n=400):
+    kinds = {}
+    for name, rates, ts, ls in (("whole", TEACHER_WHOLE, 0.8, 0.8), ("embedded", TEACHER_EMBEDDED, 0.5, 0.8),
+                                ("other_llm", OTHER_LLM, 0.05, 0.8)):
+        counts = rng.multinomial(n, [*rates, 1 - sum(rates)])[:4]
+        kinds[name] = {"n": n, "strata": counts.tolist(), "teacher_score_mean": ts, "llm_score_mean": ls,
+                       "char_recall": 0.7}
+    return Placement(kinds=kinds, teacher_kinds=["whole", "embedded"])
+
+
+def baseline(rng, n=3000):
+    counts, _ = simulate(rng, n, 0.0)
+    return FalsePositiveModel("baseline:domain=x", counts=counts)
+
+
+def test_wilson_interval_contains_the_proportion_and_narrows_with_n():
+    lo, hi = wilson_interval(3, 10)
+    assert lo < 0.3 < hi
+    lo2, hi2 = wilson_interval(300, 1000)
+    assert lo < lo2 < 0.3 < hi2 < hi
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+    assert wilson_interval(0, 50)[0] == 0.0
+
+
+def test_doc_strata_precedence_and_missing_scores():
+    s = doc_strata(np.array([0.9, 0.1, 0.1, np.nan, 0.9]), np.array([0.9, 0.9, 0.1, np.nan, 0.9]),
+                   np.array([0.9, 0.9, 0.9, np.nan, 0.9]), np.array([False, False, False, False, True]),
+                   np.array([False, False, False, False, False]), 0.5, 0.5)
+    assert s.tolist() == [1, 2, 3, -1, 0]
+
+
+@pytest.mark.parametrize("truth", [0.0, 0.03, 0.12, 0.6])
+def test_acc_recovers_the_share_where_classify_and_count_is_biased(truth):
+    rng = np.random.default_rng(int(truth * 1000))
+    counts, _ = simulate(rng, 8000, truth)
+    res = estimate_group(counts, [(baseline(rng), 1.0)], placement(rng), method="acc", n_boot=300, seed=1)
+    t = res["teacher"]
+    assert t.ci_low <= truth <= t.ci_high
+    assert abs(t.estimate - truth) < 0.02 + 0.1 * truth
+    # plain classify-and-count is off by the false positives and the misses
+    if truth in (0.0, 0.6):
+        assert abs(t.by_method["cc"] - truth) > abs(t.estimate - truth)
+
+
+def test_other_llm_text_is_not_counted_as_teacher():
+    rng = np.random.default_rng(5)
+    counts, _ = simulate(rng, 8000, 0.0, other_share=0.1)
+    res = estimate_group(counts, [(baseline(rng), 1.0)], placement(rng), method="acc", n_boot=300, seed=2)
+    assert res["teacher"].estimate < 0.02
+    assert res["llm"].estimate > 0.06
+    assert res["teacher"].by_method["cc"] > res["teacher"].estimate
+
+
+def test_without_a_baseline_the_interval_is_wider_and_still_covers():
+    rng = np.random.default_rng(7)
+    counts, _ = simulate(rng, 5000, 0.04, human=(0.0, 0.05, 0.05, 0.02))  # a genre the references under-rate
+    metrics = {"operating_point": {"fpr": 0.01, "tpr": 0.8},
+               "per_source_fpr": [{"source": "abstracts", "n": 100, "fpr": 0.3}]}
+    pl = placement(rng)
+    with_base = estimate_group(counts, [(baseline(rng), 1.0)], pl, n_boot=300, seed=3)["teacher"]
+    without = estimate_group(counts, [(reference_fp_model(metrics), 1.0)], pl, n_boot=300, seed=3)["teacher"]
+    assert without.ci_low <= 0.04 <= without.ci_high
+    assert without.ci_high - without.ci_low > with_base.ci_high - with_base.ci_low
+    assert without.calibration == "references"
+
+
+def test_minhash_matches_count_as_positives():
+    rng = np.random.default_rng(11)
+    counts, _ = simulate(rng, 2000, 0.0)
+    counts.strata[0] = 200  # 10% copies of reference outputs
+    res = estimate_group(counts, [(baseline(rng), 1.0)], placement(rng), n_boot=200, seed=0)
+    assert res["teacher"].estimate >= 0.1 and res["teacher"].ci_low >= 0.08
+
+
+def test_small_groups_get_a_wilson_interval_and_empty_groups_no_number():
+    rng = np.random.default_rng(13)
+    counts, _ = simulate(rng, 12, 0.0)
+    res = estimate_group(counts, [(baseline(rng), 1.0)], placement(rng))
+    assert res["teacher"].interval == "wilson"
+    assert res["teacher"].ci_high > 0.1  # 12 documents cannot rule much out
+    empty = estimate_group(CellCounts(), [(baseline(rng), 1.0)], placement(rng))
+    assert np.isnan(empty["teacher"].estimate) and empty["teacher"].n == 0
+
+
+def test_bootstrap_is_seeded_and_methods_are_validated():
+    rng = np.random.default_rng(17)
+    counts, _ = simulate(rng, 3000, 0.05)
+    base, pl = baseline(rng), placement(rng)
+    a = estimate_group(counts, [(base, 1.0)], pl, n_boot=200, seed=4)["teacher"]
+    b = estimate_group(counts, [(base, 1.0)], pl, n_boot=200, seed=4)["teacher"]
+    assert (a.ci_low, a.ci_high) == (b.ci_low, b.ci_high)
+    for method in METHODS:
+        r = estimate_group(counts, [(base, 1.0)], pl, method=method, n_boot=100)["teacher"]
+        assert 0.0 <= r.ci_low <= r.estimate <= r.ci_high <= 1.0
+    with pytest.raises(ValueError, match="unknown estimation method"):
+        estimate_group(counts, [(base, 1.0)], pl, method="magic")

@@ -1,0 +1,105 @@
+"""Verdict rules: each label reachable for the documented reasons, corpus verdict precedence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pipeline.verdict import (
+    CLEAN,
+    DELIBERATE,
+    INCIDENTAL,
+    INCONCLUSIVE,
+    GroupRows,
+    VerdictConfig,
+    corpus_verdict,
+    judge,
+)
+
+
+def rows(n, flagged_idx, structured=False, cluster=1, fraction=0.3, domains=50, burst=False, self_id=False):
+    flagged = np.zeros(n, dtype=bool)
+    flagged[flagged_idx] = True
+    days = np.linspace(19000, 19180, n)
+    if burst:
+        days[flagged] = 19100 + np.arange(flagged.sum()) % 10
+    return GroupRows(
+        flagged=flagged, matched=np.zeros(n, dtype=bool), self_id=flagged & self_id,
+        structured=np.full(n, structured), cluster_size=np.full(n, cluster, dtype=float),
+        teacher_fraction=np.where(flagged, fraction, 0.0), crawl_day=days,
+        domain=np.array([f"site{i % domains}.example" for i in range(n)], dtype=object),
+    )
+
+
+def share(est, lo, hi):
+    return {"estimate": est, "ci_low": lo, "ci_high": hi}
+
+
+CFG = VerdictConfig()
+
+
+def test_three_documents_are_inconclusive_with_the_reason():
+    v = judge(3, share(0.6, 0.1, 0.9), 0.02, rows(3, [0, 1]), CFG, calibrated=True)
+    assert v["label"] == INCONCLUSIVE
+    assert "only 3 documents" in v["reason"]
+    assert v["evidence"][0]["signal"] == "documents"
+
+
+def test_no_excess_over_expected_false_positives_is_clean_even_in_instruction_format():
+    n = 1000
+    v = judge(n, share(0.0, 0.0, 0.01), 0.03, rows(n, np.arange(30), structured=True, cluster=5,
+                                                    fraction=1.0), CFG, calibrated=True)
+    assert v["label"] == CLEAN
+    assert all(e["points_to"] == CLEAN for e in v["evidence"])
+
+
+def test_wide_interval_without_evidence_is_inconclusive_and_says_why():
+    v = judge(1000, share(0.02, 0.0, 0.3), 0.01, rows(1000, np.arange(40)), CFG, calibrated=False)
+    assert v["label"] == INCONCLUSIVE
+    assert "no baseline" in v["reason"]
+
+
+def test_scattered_embedded_contamination_is_incidental():
+    n = 2000
+    v = judge(n, share(0.04, 0.025, 0.055), 0.01, rows(n, np.arange(0, n, 20), fraction=0.3), CFG, True)
+    assert v["label"] == INCIDENTAL
+    signals = {e["signal"]: e for e in v["evidence"]}
+    assert signals["flagged_enrichment"]["points_to"] == INCIDENTAL
+    assert signals["structured_share"]["points_to"] == INCIDENTAL
+    assert 0.0 <= v["score"] <= 1.0
+
+
+def test_dense_templated_whole_document_dump_is_deliberate_style():
+    n = 400
+    v = judge(n, share(0.6, 0.5, 0.7), 0.02, rows(n, np.arange(0, 240), structured=True, cluster=12,
+                                                  fraction=1.0, domains=1, burst=True), CFG, True)
+    assert v["label"] == DELIBERATE
+    assert "not a finding about anyone's intent" in v["reason"]
+    assert v["score"] >= CFG.deliberate_min_score
+    for e in v["evidence"]:
+        assert set(e) >= {"signal", "value", "threshold", "points_to"}
+
+
+def test_config_changes_the_rules_and_rejects_unknown_settings():
+    n = 2000
+    r = rows(n, np.arange(0, n, 20), fraction=0.3)
+    strict = VerdictConfig.from_mapping({"deliberate_min_score": 0.0})
+    assert judge(n, share(0.04, 0.025, 0.055), 0.01, r, strict, True)["label"] == DELIBERATE
+    with pytest.raises(ValueError, match="unknown verdict setting"):
+        VerdictConfig.from_mapping({"no_such_rule": 1})
+
+
+def test_corpus_verdict_is_the_most_serious_conclusive_source_and_names_it():
+    clean = {"label": CLEAN, "score": 0.9, "evidence": [{"signal": "x", "value": 0, "threshold": 0,
+                                                           "points_to": CLEAN}]}
+    dump = {"label": DELIBERATE, "score": 0.8, "evidence": [{"signal": "teacher_share", "value": 0.6,
+                                                               "threshold": 0.25, "points_to": DELIBERATE}]}
+    few = {"signal": "documents", "value": 3, "threshold": 30, "points_to": INCONCLUSIVE}
+    unsure = {"label": INCONCLUSIVE, "score": 0.0, "evidence": [few], "reason": "only 3 documents"}
+    v = corpus_verdict([("crawl", clean), ("qa-dump", dump), ("tiny", unsure)], 1000)
+    assert v["label"] == DELIBERATE and v["source"] == "qa-dump"
+    assert all(e["source"] == "qa-dump" for e in v["evidence"])
+    assert corpus_verdict([("crawl", clean), ("tiny", unsure)], 1000)["label"] == CLEAN
+    assert corpus_verdict([("tiny", unsure)], 3)["label"] == INCONCLUSIVE
+    empty = corpus_verdict([], 0)
+    assert empty["label"] == INCONCLUSIVE and "no documents" in empty["reason"]
