@@ -127,6 +127,15 @@ def _file_info(path: Path, fmt: str) -> dict[str, Any]:
     return info
 
 
+def _spec_info(spec: InputSpec) -> dict[str, Any]:
+    """size and sha256 of an input; a text folder also lists each of its files."""
+    files = [_file_info(f, spec.fmt) for f in spec.files]
+    if spec.fmt == "text" and spec.path.is_dir():
+        sizes = [f["size"] for f in files]
+        return {"size": sum(s for s in sizes if s is not None), "sha256": None, "files": files}
+    return {"size": files[0]["size"], "sha256": files[0]["sha256"]}
+
+
 def _stage_name(spec: InputSpec) -> str:
     key = f"{spec.fmt}\x00{spec.path.resolve()}\x00" + "\x00".join(str(f) for f in spec.files)
     return "part-" + hashlib.sha1(key.encode()).hexdigest()[:20]
@@ -190,7 +199,7 @@ def _read_spec(spec: InputSpec, options: IngestOptions, docs_sink: Callable[[pa.
         "path": str(spec.path),
         "format": spec.fmt,
         "default_source": spec.default_source,
-        "inputs": [_file_info(f, spec.fmt) for f in spec.files],
+        **_spec_info(spec),
         "records_read": staged + n_rejected,
         "staged": staged,
         "rejected": n_rejected,
@@ -207,7 +216,8 @@ def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = Ing
 
     The part (``docs.parquet``, ``rejected.parquet``) is written atomically, so a retried
     task simply replaces it. The returned dict is JSON-serialisable: ``path``, ``format``,
-    ``default_source``, ``inputs`` (path, size, sha256, format per file), ``records_read``,
+    ``default_source``, ``size``, ``sha256`` (``files`` with both per file for a text
+    folder), ``records_read``,
     ``staged``, ``rejected``, ``rejected_by_reason``, ``warc_records_skipped``,
     ``invalid_utf8``, ``invalid_dates``, ``seconds`` and ``part_dir``.
     """
@@ -379,9 +389,7 @@ class _CorpusWriter:
         if self._written + self._duplicates != result["staged"]:
             raise RuntimeError(f"{result['path']}: {self._written + self._duplicates} documents merged, "
                                f"{result['staged']} read")
-        entry = {k: result[k] for k in ("path", "format", "default_source", "inputs", "records_read",
-                                        "rejected", "rejected_by_reason", "warc_records_skipped",
-                                        "invalid_utf8", "invalid_dates", "seconds")}
+        entry = {k: v for k, v in result.items() if k not in ("staged", "part_dir")}
         entry["written"] = self._written
         entry["exact_duplicates"] = self._duplicates
         self.inputs.append(entry)

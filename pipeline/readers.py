@@ -70,6 +70,7 @@ _FORMAT_SUFFIXES = {
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _PARQUET_MAGIC = b"PAR1"
+_UTF8_BOM = b"\xef\xbb\xbf"
 _SNIFF_BYTES = 8192
 
 _URL_NAMES = ("url", "uri", "link", "warc-target-uri", "target_uri", "target_url", "page_url")
@@ -392,6 +393,8 @@ def _read_jsonl(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Doc
                 yield _stream_error(exc, lineno + 1, name)
                 return
             lineno += 1
+            if lineno == 1:
+                raw = raw.removeprefix(_UTF8_BOM)  # spreadsheet exports start with a BOM
             invalid = False
             try:
                 obj = loads(raw)
@@ -426,7 +429,7 @@ def _read_csv(path: Path, fmt: str, text_field: str, stats: ReaderStats) -> Iter
 
     def lines(stream: BinaryIO) -> Iterator[str]:
         for raw in stream:
-            text, invalid = decode_utf8(raw)
+            text, invalid = decode_utf8(raw.removeprefix(_UTF8_BOM))
             if invalid:
                 bad_line[0] = True
             yield text

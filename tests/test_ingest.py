@@ -73,8 +73,9 @@ def test_mixed_folder_counts_add_up(mixed_folder, mixed_corpus):
     assert counts["rejected"] == 0
     assert [e["format"] for e in manifest["inputs"]] == ["jsonl", "csv", "parquet", "text"]
     for entry in manifest["inputs"]:
-        for info in entry["inputs"]:
+        for info in entry.get("files", [entry]):
             assert info["size"] == Path(info["path"]).stat().st_size and len(info["sha256"]) == 64
+    assert manifest["inputs"][-1]["size"] == sum(f["size"] for f in manifest["inputs"][-1]["files"])
     table = corpus_table(out)
     assert table.num_rows == counts["written"]
     assert len(set(table.column("doc_id").to_pylist())) == table.num_rows

@@ -46,7 +46,7 @@ def test_accounting_holds_for_every_fixture(warc_fixtures, fixture_corpus):
         assert entry["records_read"] == expected_docs
         assert entry["rejected"] == 0, entry["rejected_by_reason"]
         assert entry["warc_records_skipped"] == dict(skipped)
-        assert entry["format"] == "warc" and entry["inputs"][0]["size"] == path.stat().st_size
+        assert entry["format"] == "warc" and entry["size"] == path.stat().st_size
         total_skipped.update(skipped)
     assert manifest["counts"]["warc_records_skipped"] == dict(total_skipped)
 

@@ -16,7 +16,7 @@ from pipeline.document import Document, ReaderStats, Rejection
 from pipeline.normalize import normalize_text
 from pipeline.readers import InputError, detect_format, expand_input, iter_texts, read_input
 
-FIELDS = ("id", "text", "source", "prompt_id", "prompt", "model")
+FIELDS = ("id", "text", "source", "prompt_id", "prompt", "model")  # "id" first: a BOM would hide it
 
 
 def sample(records: list[dict], n: int = 300) -> list[dict]:
@@ -172,3 +172,13 @@ def test_iter_texts_skips_unusable_records_with_a_warning(tmp_path, records, cap
     assert "skipped 2 unusable records" in caplog.text
     with pytest.raises(InputError):
         list(iter_texts(tmp_path / "nope.jsonl"))
+
+
+def test_byte_order_mark_is_not_part_of_the_first_field(tmp_path, records):
+    csv_path = write_csv(tmp_path / "excel.csv", records[:3])
+    csv_path.write_bytes(b"\xef\xbb\xbf" + csv_path.read_bytes())
+    jsonl_path = write_jsonl(tmp_path / "bom.jsonl", records[:3])
+    jsonl_path.write_bytes(b"\xef\xbb\xbf" + jsonl_path.read_bytes())
+    for path in (csv_path, jsonl_path):
+        docs, rejected, _ = read_all(path)
+        assert not rejected and [d.id for d in docs] == [r["id"] for r in records[:3]]
