@@ -83,10 +83,10 @@ def _minhash_thresholds() -> tuple[float, float]:
 def score_texts(texts: Sequence[str], model=None, index=None) -> dict[str, Any]:
     """All per-document detector outputs for ``texts`` (no clustering, no decision)."""
     n = len(texts)
-    nan = np.full(n, np.nan, dtype=np.float32)
+    # None: the detector did not run (null columns), as opposed to a NaN score
     out: dict[str, Any] = {
-        "teacher_prob": nan, "teacher_prob_max_segment": nan, "teacher_fraction": nan, "llm_prob": nan,
-        "minhash_similarity": nan, "minhash_containment": nan, "matched_reference_id": [None] * n,
+        "teacher_prob": None, "teacher_prob_max_segment": None, "teacher_fraction": None, "llm_prob": None,
+        "minhash_similarity": None, "minhash_containment": None, "matched_reference_id": [None] * n,
     }
     if model is not None and n:
         scores = model.score_documents(list(texts))
@@ -114,13 +114,13 @@ def flag_documents(
     n = len(scores["markers"])
     reasons: list[list[str]] = [[] for _ in range(n)]
     thr = rule.get("teacher_threshold")
-    if thr is not None:
+    if thr is not None and scores["teacher_prob"] is not None:
         whole = np.nan_to_num(scores["teacher_prob"], nan=-1.0) >= thr
         seg = np.nan_to_num(scores["teacher_prob_max_segment"], nan=-1.0) >= thr
     else:
         whole = seg = np.zeros(n, dtype=bool)
     sim_thr, cont_thr = rule.get("minhash_similarity_threshold"), rule.get("minhash_containment_threshold")
-    if sim_thr is not None:
+    if sim_thr is not None and scores["minhash_similarity"] is not None:
         copy = (np.nan_to_num(scores["minhash_similarity"], nan=-1.0) >= sim_thr) | (
             np.nan_to_num(scores["minhash_containment"], nan=-1.0) >= cont_thr
         )
@@ -175,6 +175,13 @@ def describe_detectors(model, index, placement: Placement | None) -> dict[str, A
 # ----------------------------------------------------------------------------------------
 # the detect step
 
+_FLOAT_COLUMNS = ("teacher_prob", "teacher_prob_max_segment", "teacher_fraction", "llm_prob",
+                  "minhash_similarity", "minhash_containment")
+
+
+def _f32(values: np.ndarray | None, n: int) -> pa.Array:
+    return pa.nulls(n, pa.float32()) if values is None else pa.array(np.asarray(values, dtype=np.float32))
+
 
 def _iter_corpus(corpus_dir: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
     try:
@@ -219,6 +226,8 @@ def detect(
         texts = cols["text"]
         scores = score_texts(texts, model, index)
         flagged, reasons = flag_documents(scores, rule)
+        for key in _FLOAT_COLUMNS:
+            scores[key] = _f32(scores[key], len(texts))
         tables.append(pa.table({
             "doc_id": cols["doc_id"], "source": cols["source"], "domain": cols["domain"],
             "url": cols["url"], "crawl_date": batch.column("crawl_date"), "n_chars": cols["n_chars"],
