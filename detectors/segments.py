@@ -1,0 +1,91 @@
+"""Paragraph windows: cut a document into contiguous segments of roughly 300-800 characters.
+
+The classifier scores every window as well as the whole document, so a model answer pasted into a
+human page shows up as one or two high-scoring windows (``teacher_prob_max_segment``) and as the
+share of the page's characters in such windows (``teacher_fraction``).
+
+Semantics of :func:`segment_spans`:
+
+* Pieces are paragraphs (split at blank lines). A paragraph longer than ``max_chars`` is cut at
+  the last sentence end (``.``, ``!``, ``?``, ``。``, or a line break) before ``max_chars``, else at
+  the last space, else hard at ``max_chars``.
+* Consecutive pieces are merged greedily until a window reaches ``min_chars``; a window never
+  grows past ``max_chars`` by merging, except that a trailing remainder shorter than ``min_chars``
+  joins the window before it (so windows are at most ``max_chars + min_chars`` long).
+* Spans are ``(start, end)`` character offsets into the original text, in order, with surrounding
+  whitespace excluded; every non-whitespace character belongs to exactly one span. A text shorter
+  than ``min_chars`` is one span; a blank text has none.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["DEFAULT_MAX_CHARS", "DEFAULT_MIN_CHARS", "segment_spans", "segment_texts"]
+
+DEFAULT_MIN_CHARS = 300
+DEFAULT_MAX_CHARS = 800
+
+_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*\Z)", re.DOTALL)
+_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*\s|\n")
+
+
+def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Cut text[start:end] into pieces of at most max_chars at sentence ends or spaces."""
+    pieces: list[tuple[int, int]] = []
+    while end - start > max_chars:
+        window = text[start : start + max_chars]
+        cut = 0
+        for match in _SENTENCE_END.finditer(window, max_chars // 3):
+            cut = match.end()
+        if cut == 0:
+            space = window.rfind(" ", max_chars // 3)
+            cut = space + 1 if space > 0 else max_chars
+        piece_end = start + cut
+        stripped_end = piece_end
+        while stripped_end > start and text[stripped_end - 1].isspace():
+            stripped_end -= 1
+        if stripped_end > start:
+            pieces.append((start, stripped_end))
+        start = piece_end
+        while start < end and text[start].isspace():
+            start += 1
+    if end > start:
+        pieces.append((start, end))
+    return pieces
+
+
+def segment_spans(
+    text: str, min_chars: int = DEFAULT_MIN_CHARS, max_chars: int = DEFAULT_MAX_CHARS
+) -> list[tuple[int, int]]:
+    """``(start, end)`` offsets of the paragraph windows of ``text`` (see the module docstring)."""
+    if min_chars < 1 or max_chars < min_chars:
+        raise ValueError(f"need 1 <= min_chars <= max_chars, got {min_chars}, {max_chars}")
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if len(stripped) <= min_chars:
+        first = len(text) - len(text.lstrip())
+        return [(first, first + len(stripped))]
+    pieces: list[tuple[int, int]] = []
+    for match in _PARAGRAPH.finditer(text):
+        pieces.extend(_split_long(text, match.start(), match.end(), max_chars))
+    windows: list[tuple[int, int]] = []
+    cur_start, cur_end = pieces[0]
+    for start, end in pieces[1:]:
+        if cur_end - cur_start >= min_chars or end - cur_start > max_chars:
+            windows.append((cur_start, cur_end))
+            cur_start = start
+        cur_end = end
+    if windows and cur_end - cur_start < min_chars:
+        windows[-1] = (windows[-1][0], cur_end)
+    else:
+        windows.append((cur_start, cur_end))
+    return windows
+
+
+def segment_texts(
+    text: str, min_chars: int = DEFAULT_MIN_CHARS, max_chars: int = DEFAULT_MAX_CHARS
+) -> list[str]:
+    """The paragraph windows of ``text`` as strings (``[]`` for a blank text)."""
+    return [text[s:e] for s, e in segment_spans(text, min_chars, max_chars)]
