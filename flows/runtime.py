@@ -14,7 +14,8 @@ Measured costs this module works around (``../shared/notes/prefect.md``):
   stops the client's;
 * a cold temporary server takes 7-13 s to start on 2 cores, more when several processes
   start at once, so the 20 s default start-up timeout is raised to 90 s;
-* INFO logs ("Starting temporary server", one line per task) are noise for a CLI user.
+* INFO logs ("Starting temporary server", one line per task) are noise for a CLI user, and so
+  are the temporary server's shutdown-race tracebacks ("Error flushing events").
 
 The defaults only apply to variables the user has not set. Prefect reads most of them when it
 is first imported, so :func:`apply_quiet_defaults` must run before ``import prefect``; the
@@ -34,6 +35,10 @@ QUIET_DEFAULTS: dict[str, str] = {
     "DO_NOT_TRACK": "1",
     "PREFECT_LOGGING_LEVEL": "WARNING",
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+    # Only servers started from this process read it, i.e. the temporary one. When it is
+    # stopped at exit, its task-run recorder often logs "Error flushing events" tracebacks
+    # (a shutdown race: the run itself is complete). A server you start yourself is unaffected.
+    "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
 }
 
 
@@ -83,6 +88,9 @@ def embedded_prefect(show_run_errors: bool | None = None) -> Iterator[None]:
     tracebacks on the console; otherwise the caller reports failures in one line.
     """
     apply_quiet_defaults()
+    # Importing prefect's main module configures logging (dictConfig replaces handlers); do it
+    # now, so the filters below sit on the handlers that will really be used.
+    import prefect.main  # noqa: F401
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     if show_run_errors is None:

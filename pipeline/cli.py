@@ -17,6 +17,7 @@ commands call the library directly and need no server.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import time
@@ -169,6 +170,65 @@ def _stage_progress(stages: tuple[str, ...]) -> Iterator[None]:
         remove_stage_listener(listener)
 
 
+class _TaskCompletions(logging.Handler):
+    """Calls ``on_done(task_name)`` for every task run that finishes Completed in this process.
+
+    Prefect logs "Finished in state Completed()" at INFO on ``prefect.task_runs``; the CLI
+    lowers that logger to INFO while it watches, and :class:`_ConsoleAtLeast` keeps those
+    lines off the console.
+    """
+
+    def __init__(self, on_done: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self.on_done = on_done
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Finished in state Completed"):
+            self.on_done(getattr(record, "task_name", ""))
+
+
+class _ConsoleAtLeast(logging.Filter):
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= self.level or not record.name.startswith("prefect.task_runs")
+
+
+@contextmanager
+def _task_progress(description: str, counted: dict[str, int]) -> Iterator[None]:
+    """A progress bar advanced by completed task runs (terminal only).
+
+    ``counted`` maps task names to the number of runs expected (e.g. one ``ingest-file`` per
+    input and one ``finalize-corpus``).
+    """
+    if not _is_tty():
+        yield
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    task_logger = logging.getLogger("prefect.task_runs")
+    consoles = [h for h in logging.getLogger().handlers if type(h).__name__ == "PrefectConsoleHandler"]
+    progress = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    bar = progress.add_task(description, total=sum(counted.values()))
+    watcher = _TaskCompletions(lambda name: progress.advance(bar) if name in counted else None)
+    console_filter = _ConsoleAtLeast(logging.WARNING)
+    old_level = task_logger.level
+    for handler in consoles:
+        handler.addFilter(console_filter)
+    task_logger.addHandler(watcher)
+    task_logger.setLevel(logging.INFO)
+    try:
+        with progress:
+            yield
+    finally:
+        task_logger.setLevel(old_level)
+        task_logger.removeHandler(watcher)
+        for handler in consoles:
+            handler.removeFilter(console_filter)
+
+
 @contextmanager
 def _spinner(message: str) -> Iterator[None]:
     if not _is_tty():
@@ -247,11 +307,11 @@ def ingest(
     from pipeline.ingest import IngestOptions, plan_inputs
 
     # Check the inputs before starting Prefect: a missing path or unknown format fails fast.
-    plan_inputs(
+    specs = plan_inputs(
         [str(p) for p in inputs],
         IngestOptions(source=source, fmt=fmt, text_field=text_field, max_chars=max_chars),
     )
-    with _flow_runtime(), _spinner(f"ingesting {len(inputs)} input(s) into {out}"):
+    with _flow_runtime(), _task_progress("ingest", {"ingest-file": len(specs), "finalize-corpus": 1}):
         from flows.ingest import ingest_flow
 
         manifest = ingest_flow(
