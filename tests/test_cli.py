@@ -156,3 +156,15 @@ def test_demo_runs_the_full_audit(prefect_harness, tmp_path) -> None:
     flagged_hosts = {u.split("/")[2] for u in flagged["url"].to_pylist()}
     assert "qa-dump.example" in flagged_hosts
     assert read_scores(out / "baseline" / "scores")[0].num_rows > 0
+
+
+@pytest.mark.prefect
+def test_ingest_progress_bar_counts_completed_tasks(prefect_harness, monkeypatch, tmp_path) -> None:
+    import pipeline.cli as cli
+
+    monkeypatch.setattr(cli, "_is_tty", lambda: True)
+    inputs = [SAMPLE_DIR / "crawl" / "shard-0001.jsonl", SAMPLE_DIR / "human" / "human.jsonl"]
+    result = _run("ingest", *inputs, "--out", tmp_path / "corpus")
+    assert result.exit_code == 0, result.output
+    # one ingest-file task per input plus the merge task
+    assert f"{len(inputs) + 1}/{len(inputs) + 1}" in result.stdout
