@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -182,3 +183,62 @@ def test_byte_order_mark_is_not_part_of_the_first_field(tmp_path, records):
     for path in (csv_path, jsonl_path):
         docs, rejected, _ = read_all(path)
         assert not rejected and [d.id for d in docs] == [r["id"] for r in records[:3]]
+
+
+def warc_record(kind: str, uri: str, block: bytes, content_type: str,
+                date: str = "2024-03-01T10:00:00Z") -> bytes:
+    """One WARC/1.1 record, gzipped on its own as crawlers write them."""
+    record_id = hashlib.md5(f"{kind} {uri}".encode()).hexdigest()
+    head = (
+        f"WARC/1.1\r\nWARC-Type: {kind}\r\nWARC-Record-ID: <urn:uuid:{record_id}>\r\n"
+        f"WARC-Date: {date}\r\nWARC-Target-URI: {uri}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(block)}\r\n\r\n"
+    ).encode()
+    return gzip.compress(head + block + b"\r\n\r\n")
+
+
+def http_response(body: bytes, content_type: str, status: str = "200 OK") -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def test_wet_conversion_records_are_taken_as_text(tmp_path, records):
+    texts = [r["text"] for r in records[:4]]
+    data = warc_record("warcinfo", "", b"software: test\r\n", "application/warc-fields")
+    for i, text in enumerate(texts):
+        data += warc_record("conversion", f"https://news.example.org/a/{i}", text.encode(), "text/plain")
+    path = tmp_path / "CC-MAIN-test.warc.wet.gz"
+    path.write_bytes(data)
+    assert detect_format(path) == "wet"
+    renamed = tmp_path / "segment-0"
+    renamed.write_bytes(data)
+    assert detect_format(renamed) == "wet"  # by content
+    docs, rejected, stats = read_all(path)
+    assert not rejected and [d.text for d in docs] == texts
+    assert docs[1].url == "https://news.example.org/a/1" and docs[1].date == "2024-03-01T10:00:00Z"
+    assert stats.skipped == {"warcinfo": 1}
+
+
+def test_warc_skips_non_documents_by_kind(tmp_path, records):
+    html = f"<html><body><article><h1>Title</h1><p>{records[0]['text']}</p></article></body></html>".encode()
+    http = "application/http; msgtype=response"
+    png = b"\x89PNG\r\n\x1a\n" + bytes(200)
+    data = b"".join([
+        warc_record("request", "https://a.example.com/", b"GET / HTTP/1.1\r\n\r\n", "application/http"),
+        warc_record("response", "https://a.example.com/", http_response(html, "text/html; charset=UTF-8"),
+                    http),
+        warc_record("response", "https://a.example.com/logo.png", http_response(png, "image/png"), http),
+        warc_record("response", "https://a.example.com/gone",
+                    http_response(b"<html>gone</html>", "text/html", "404 Not Found"), http),
+        warc_record("response", "https://a.example.com/robots.txt",
+                    http_response(records[1]["text"].encode(), "text/plain"), http),
+        warc_record("metadata", "https://a.example.com/", b"fetchTimeMs: 12\r\n", "application/warc-fields"),
+    ])
+    path = tmp_path / "crawl.warc.gz"
+    path.write_bytes(data)
+    docs, rejected, stats = read_all(path)
+    assert not rejected
+    assert stats.skipped == {"request": 1, "response_non_html": 1, "response_not_ok": 1, "metadata": 1}
+    assert len(docs) == 2
+    assert " ".join(records[0]["text"].split()) in " ".join(docs[0].text.split())
+    assert docs[1].text == records[1]["text"] and docs[1].meta["content_type"] == "text/plain"
