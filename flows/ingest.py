@@ -19,6 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from pipeline.ingest import IngestOptions, InputSpec, finalize_corpus, ingest_file, plan_inputs
+from pipeline.readers import hidden_entries
 from pipeline.storage import atomic_write_json
 
 # Missing or forbidden files do not get better by waiting; other OSErrors (NFS hiccups,
@@ -52,8 +53,9 @@ def ingest_file_task(spec: InputSpec, staging_dir: str, options: IngestOptions) 
 
 
 @task(name="finalize-corpus", cache_policy=NO_CACHE, persist_result=False)
-def finalize_task(results: list[dict], staging_dir: str, out: str, options: IngestOptions) -> dict:
-    return finalize_corpus(results, Path(staging_dir), Path(out), options)
+def finalize_task(results: list[dict], staging_dir: str, out: str, options: IngestOptions,
+                  ignored_files: list[str]) -> dict:
+    return finalize_corpus(results, Path(staging_dir), Path(out), options, ignored_files)
 
 
 def manifest_markdown(manifest: dict, out: str) -> str:
@@ -122,7 +124,7 @@ def ingest_flow(
             for spec in specs
         ]
         results = [future.result() for future in futures]
-        manifest = finalize_task(results, staging, out, options)
+        manifest = finalize_task(results, staging, out, options, hidden_entries(inputs))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     manifest["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)

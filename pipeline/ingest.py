@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 from pipeline import document as d
 from pipeline.document import Document, ReaderStats, Rejection
 from pipeline.normalize import content_sha1, make_doc_id, normalize_text, registered_domain
-from pipeline.readers import InputError, InputSpec, expand_input, read_input, resolve_date
+from pipeline.readers import InputError, InputSpec, expand_input, hidden_entries, read_input, resolve_date
 from pipeline.schema import (
     CORPUS_SCHEMA,
     CORPUS_SCHEMA_VERSION,
@@ -402,7 +402,8 @@ class _CorpusWriter:
         finally:
             self.rejected_writer.close()
 
-    def manifest(self, options: IngestOptions, timings: dict[str, float]) -> dict:
+    def manifest(self, options: IngestOptions, timings: dict[str, float],
+                 ignored_files: Sequence[str] = ()) -> dict:
         totals: dict[str, Any] = {}
         keys = ("records_read", "written", "exact_duplicates", "rejected", "invalid_utf8", "invalid_dates")
         for key in keys:
@@ -423,16 +424,18 @@ class _CorpusWriter:
             "options": asdict(options),
             "inputs": self.inputs,
             "counts": totals,
+            "ignored_files": list(ignored_files),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
 
 
 def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
-                    options: IngestOptions = IngestOptions()) -> dict:
+                    options: IngestOptions = IngestOptions(), ignored_files: Sequence[str] = ()) -> dict:
     """Merge staged parts (in the order given) into the corpus at ``out``; return the manifest.
 
     Exact duplicates (same ``content_sha1``) are dropped across all inputs, first occurrence
     kept. ``out`` is replaced atomically; ``staging_dir`` is left for the caller to remove.
+    ``ignored_files`` (hidden files skipped in input folders) is recorded in the manifest.
     """
     started = time.perf_counter()
     with atomic_directory(out) as tmp:
@@ -453,7 +456,7 @@ def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
         manifest = corpus.manifest(options, {
             "read_seconds": sum(r["seconds"] for r in file_results),
             "finalize_seconds": time.perf_counter() - started,
-        })
+        }, ignored_files)
         atomic_write_json(tmp / MANIFEST_NAME, manifest)
     return manifest
 
@@ -490,7 +493,7 @@ def ingest(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
             "read_seconds": read_seconds,
             "finalize_seconds": seconds - read_seconds,
             "total_seconds": seconds,
-        })
+        }, hidden_entries(inputs))
         atomic_write_json(tmp / MANIFEST_NAME, manifest)
     if progress is not None:
         progress("done", total, total)

@@ -29,7 +29,7 @@ import logging
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -211,6 +211,23 @@ def _walk(root: Path) -> Iterator[Path]:
         for name in sorted(filenames):
             if not name.startswith("."):
                 yield Path(dirpath) / name
+
+
+def hidden_entries(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Hidden files and folders (name starting with ``.``) that walking the input folders skips.
+
+    They are left out on purpose (editor swap files, ``.git``, ``.DS_Store``); the manifest
+    lists them so that nothing is dropped silently.
+    """
+    found: list[str] = []
+    for item in inputs:
+        root = Path(item)
+        if not root.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(root):
+            found += [str(Path(dirpath) / n) for n in sorted(dirnames + filenames) if n.startswith(".")]
+            dirnames[:] = sorted(n for n in dirnames if not n.startswith("."))
+    return found
 
 
 def expand_input(path: str | os.PathLike[str], fmt: str | None = None) -> list[InputSpec]:

@@ -46,6 +46,7 @@ def mixed_folder(tmp_path_factory, dev_openai, dev_human, dev_other_llm):
     # The Parquet shard repeats 20 OpenAI texts with extra white space: exact duplicates after normalisation.
     repeats = [{**r, "text": "  " + r["text"].replace(" ", "  ") + "\n"} for r in openai[:20]]
     write_parquet(root / "c_other.parquet", other + repeats)
+    (root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")  # hidden: listed in the manifest, not read
     pages = dev_human[1 :: max(1, len(dev_human) // 30)][:30]
     for i, r in enumerate(pages):
         (root / "pages" / f"page{i:03d}.txt").write_text(r["text"], encoding="utf-8")
@@ -72,6 +73,7 @@ def test_mixed_folder_counts_add_up(mixed_folder, mixed_corpus):
     assert counts["exact_duplicates"] == len(ordered) - len(unique)
     assert counts["rejected"] == 0
     assert [e["format"] for e in manifest["inputs"]] == ["jsonl", "csv", "parquet", "text"]
+    assert manifest["ignored_files"] == [str(mixed_folder[0] / ".DS_Store")]
     for entry in manifest["inputs"]:
         for info in entry.get("files", [entry]):
             assert info["size"] == Path(info["path"]).stat().st_size and len(info["sha256"]) == 64

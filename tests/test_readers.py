@@ -15,7 +15,7 @@ import zstandard
 
 from pipeline.document import Document, ReaderStats, Rejection
 from pipeline.normalize import normalize_text
-from pipeline.readers import InputError, detect_format, expand_input, iter_texts, read_input
+from pipeline.readers import InputError, detect_format, expand_input, hidden_entries, iter_texts, read_input
 
 FIELDS = ("id", "text", "source", "prompt_id", "prompt", "model")  # "id" first: a BOM would hide it
 
@@ -149,6 +149,7 @@ def test_text_folder_one_document_per_file(tmp_path, records):
     assert not rejected
     assert sorted(d.text for d in docs) == sorted(r["text"] for r in records[:12])
     assert {d.id for d in docs} >= {"doc00.txt", "sub/doc01.txt"}
+    assert hidden_entries([folder]) == [str(folder / ".hidden")]
 
 
 def test_iter_texts_reference_set(tmp_path, records):
