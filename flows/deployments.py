@@ -10,6 +10,8 @@ A nightly audit needs two long-running processes and no Docker, work pool or clo
 ``serve`` registers the deployment with its schedule and runs each scheduled run in a
 subprocess (the scheduler lives in the server: the temporary server and the test harness do
 not schedule). ``--register-only`` just registers it (e.g. for a process work pool's worker).
+Without inputs, the deployment audits the sample data (``python -m flows.deployments --cron
+"0 2 * * *" --timezone Europe/Berlin`` is a complete demo of a nightly schedule).
 
 Users who outgrow one machine pass ``--dask`` (with the ``dask`` extra installed:
 ``pip install 'distill-audit[dask]'``): the audit's tasks (index build and training side by
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from flows.runtime import (
@@ -43,6 +46,8 @@ from flows.audit import audit_flow  # noqa: E402
 
 DEFAULT_NAME = "nightly"
 DEFAULT_CRON = "0 2 * * *"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+DEFAULT_DEMO_OUT = "build/scheduled-audit"
 
 
 def audit_deployment(
@@ -82,8 +87,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m flows.deployments",
         description="Register the audit flow with a cron schedule and serve it (needs a Prefect server).",
     )
-    parser.add_argument("inputs", nargs="+", help="crawl files or folders to audit on every run")
-    parser.add_argument("--out", required=True, help="output directory of each run (overwritten atomically)")
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        help="crawl files or folders to audit on every run (default: the sample data demo)",
+    )
+    parser.add_argument(
+        "--out", help="output directory of each run, replaced atomically (required with inputs)"
+    )
     parser.add_argument("--teacher", action="append", help="teacher reference outputs (repeatable)")
     parser.add_argument("--human", action="append", help="human samples for training (repeatable)")
     parser.add_argument("--other-llm", action="append", help="other LLMs' outputs (repeatable)")
@@ -100,7 +111,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def demo_parameters(out: str | None = None) -> dict[str, Any]:
+    """The ``distill-audit demo`` audit of ``sample_data/`` as flow parameters (absolute paths)."""
+    data = SAMPLE_DIR.resolve()
+    return {
+        "inputs": [str(data / "crawl")],
+        "out": str(Path(out or DEFAULT_DEMO_OUT).resolve()),
+        "teacher": [str(data / "teacher")],
+        "human": [str(data / "human")],
+        "baseline": [str(data / "baseline")],
+    }
+
+
 def parameters_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.inputs:
+        return demo_parameters(args.out)
+    if not args.out:
+        raise SystemExit("error: --out is required when inputs are given")
     params: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
     for key in ("teacher", "human", "other_llm", "baseline", "model", "index"):
         value = getattr(args, key)

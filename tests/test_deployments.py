@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from flows import runtime
@@ -83,3 +85,14 @@ def test_dask_choice_travels_in_the_environment(monkeypatch) -> None:
     assert isinstance(runner, prefect_dask.DaskTaskRunner)
     monkeypatch.setenv(runtime.DASK_ADDRESS_ENV, "tcp://127.0.0.1:8786")
     assert runtime.task_runner_from_env().address == "tcp://127.0.0.1:8786"
+
+
+def test_without_inputs_the_deployment_audits_the_sample_data(prefect_harness, tmp_path) -> None:
+    from flows.deployments import demo_parameters
+
+    out = tmp_path / "scheduled"
+    assert main(["--register-only", "--name", "demo-ci", "--out", str(out)]) == 0
+    params = _read("demo-ci").parameters
+    assert params == demo_parameters(str(out))
+    for key in ("inputs", "teacher", "human", "baseline"):
+        assert all(Path(p).is_dir() for p in params[key]), key
