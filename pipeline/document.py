@@ -48,7 +48,8 @@ class Document:
 
     ``position`` is the record's place in its input file: the 1-based line number for
     JSONL, the 1-based data row for CSV/TSV (header excluded), the 0-based row for Parquet,
-    the 0-based record number for WARC/WET and the 0-based file number for text folders.
+    the 0-based record number for WARC/WET (counting every record, skipped ones too) and
+    the 0-based file number for text folders.
     """
 
     text: str

@@ -743,8 +743,8 @@ def _read_warc(path: Path, fmt: str, stats: ReaderStats) -> Iterator[Document | 
             try:
                 for record in records:
                     item = _warc_record_doc(record, position, name, fmt, stats)
+                    position += 1
                     if item is not None:
-                        position += 1
                         yield item
                 return
             except _StreamBroken as broken:

@@ -131,7 +131,7 @@ def test_warc_with_corrupt_record_in_the_middle(tmp_path, warc_fixtures):
     path = tmp_path / "broken.warc.gz"
     path.write_bytes(b"".join(members[:victim]) + bytes(broken) + b"".join(members[victim + 1 :]))
     manifest, rejected, written = run([path], tmp_path / "out")
-    assert [r["reason"] for r in rejected] == ["corrupt_record"]
+    assert [(r["reason"], r["position"]) for r in rejected] == [("corrupt_record", victim)]  # record number
     assert manifest["counts"]["records_read"] == clean_manifest["counts"]["records_read"]
     assert manifest["counts"]["written"] == clean_manifest["counts"]["written"] - 1
     # Records before and after the broken one are all there.
