@@ -40,7 +40,7 @@ import psutil
 import xxhash
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
-from detectors.minhash import MinHashParams, ReferenceIndex, minhash_signatures
+from detectors.minhash import MinHashParams, ReferenceIndex, cluster_documents, minhash_signatures
 from detectors.shingles import text_units
 
 SHARED = Path(os.environ.get("DISTILL_AUDIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -120,7 +120,7 @@ def time_rounds(contenders: dict[str, tuple[Callable, list[str]]], rounds: int) 
 
 def pseudo_documents(n: int, seed: int) -> list[str]:
     sentences = []
-    for label in ("openai", "other_llm", "human"):
+    for label in ("openai", "other_llm"):
         for text in load_texts(label):
             sentences.extend(s for s in re.split(r"(?<=[.!?])\s+", text) if len(s) > 30)
     rng = random.Random(seed)
@@ -185,6 +185,23 @@ def _child_lsh(threshold: float) -> dict:
     }
 
 
+def _child_clusters() -> dict:
+    import tempfile
+
+    docs, ids = _LSH_DATA["docs"], _LSH_DATA["ids"]
+    before = rss_mb()
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as work_dir:
+        cluster_id, cluster_size = cluster_documents(ids, docs, None, MinHashParams(), Path(work_dir))
+    seconds = time.perf_counter() - start
+    return {
+        "rate": len(docs) / seconds,
+        "rss": rss_mb() - before,
+        "clusters": len(set(cluster_id.tolist())),
+        "largest": int(cluster_size.max()),
+    }
+
+
 def bench_lsh(n_index: int, n_query: int) -> list[str]:
     docs = pseudo_documents(n_index, seed=5)
     rng = random.Random(6)
@@ -208,6 +225,12 @@ def bench_lsh(n_index: int, n_query: int) -> list[str]:
             f"datasketch MinHashLSH alone, t={threshold} ({lsh['bands']}), {n_index:,} LeanMinHash: "
             f"insert {lsh['insert']:,.0f} docs/s, query {lsh['query']:,.0f} docs/s, RSS +{lsh['rss']:,.0f} MB"
         )
+    clusters = _in_child(_child_clusters)
+    lines.append(
+        f"cluster_documents, {n_index:,} texts (band files on disk, t={params.cluster_threshold}): "
+        f"{clusters['rate']:,.0f} docs/s, RSS +{clusters['rss']:,.0f} MB, {clusters['clusters']:,} clusters "
+        f"(largest {clusters['largest']})"
+    )
     return lines
 
 
@@ -218,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--index-docs", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--lsh-only", action="store_true", help="skip the signature contenders")
     args = parser.parse_args(argv)
     if args.quick:
         args.docs, args.slow_docs, args.rounds, args.index_docs = 2_000, 300, 1, 5_000
@@ -244,13 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     rensa = make_rensa()
     if rensa is not None:
         contenders["rensa digest_matrix_from_token_sets (not datasketch-compatible)"] = (rensa, texts)
-    rates = time_rounds(contenders, args.rounds)
-    naive = rates["datasketch naive (MinHash() + update() per shingle, SHA-1)"]
-    print("| contender | docs | docs/s (1 core) | x naive |")
-    print("|---|---:|---:|---:|")
-    for name, rate in rates.items():
-        print(f"| {name} | {len(contenders[name][1]):,} | {rate:,.0f} | {rate / naive:.1f} |")
-    print()
+    if args.lsh_only:
+        contenders = {}
+    rates = time_rounds(contenders, args.rounds) if contenders else {}
+    if rates:
+        naive = rates["datasketch naive (MinHash() + update() per shingle, SHA-1)"]
+        print("| contender | docs | docs/s (1 core) | x naive |")
+        print("|---|---:|---:|---:|")
+        for name, rate in rates.items():
+            print(f"| {name} | {len(contenders[name][1]):,} | {rate:,.0f} | {rate / naive:.1f} |")
+        print()
     for line in bench_lsh(args.index_docs, 5_000 if not args.quick else 500):
         print(f"- {line}")
     return 0

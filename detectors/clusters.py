@@ -7,10 +7,12 @@ document because it resembles that document's body.
 
 Signatures are computed in chunks; each chunk's LSH band keys (``bands x rows`` from datasketch's
 optimiser for ``params.cluster_threshold``, one 64-bit hash per band) are appended to one file
-per band in ``work_dir`` (the band-bucket approach of datatrove's MinHash deduplication). Then,
-one band at a time, the band file is sorted by key; documents sharing a key are linked, and the
-links are merged into the running connected components (scipy). Peak memory is O(documents)
-(one band's keys plus the component labels), never O(documents x num_perm).
+per band in ``work_dir`` (the band-bucket approach of datatrove's MinHash deduplication), and the
+signatures to a disk-backed array there. Then, one band at a time, the band file is sorted by
+key; each document sharing a bucket is linked to the bucket's first document *if their MinHash
+estimate of Jaccard similarity reaches* ``cluster_threshold`` (this removes the LSH's chance
+collisions), and the links are merged into the running connected components (scipy). Peak
+memory is O(documents) (one band's keys plus the component labels), never O(documents x num_perm).
 
 Clustering texts without shingles use ``short="whole"``: a text of 1..ngram-1 units is one
 shingle, so identical short prompts ("Translate to French:") cluster; a text with no units at
@@ -78,8 +80,8 @@ def cluster_documents(
     """Cluster near-duplicate documents (or prompts); returns ``(cluster_id, cluster_size)`` int64 arrays.
 
     ``prompts[i]``, when given and not blank, replaces ``texts[i]`` as the clustering text.
-    Documents whose clustering texts have an estimated Jaccard similarity around
-    ``params.cluster_threshold`` or above share a band bucket and thus a cluster (transitively).
+    Two documents are linked when they share an LSH bucket and their estimated Jaccard similarity
+    reaches ``params.cluster_threshold``; clusters are the connected components of the links.
     """
     n = len(texts)
     if len(doc_ids) != n or (prompts is not None and len(prompts) != n):
@@ -88,6 +90,9 @@ def cluster_documents(
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="minhash-clusters-", dir=work_dir))
     try:
+        stored = np.lib.format.open_memmap(
+            scratch / "signatures.npy", mode="w+", dtype=np.uint32, shape=(max(n, 1), params.num_perm)
+        )
         paths = [scratch / f"band_{band:03d}.bin" for band in range(bands)]
         handles = [path.open("wb") for path in paths]
         try:
@@ -105,6 +110,7 @@ def cluster_documents(
                 if not has_shingles.any():
                     continue
                 signatures = signatures_from_hashes(hashes, offsets, params.num_perm, params.seed)
+                stored[start:stop] = signatures
                 keys = band_hashes(signatures[has_shingles], bands, rows, is_prompt[has_shingles])
                 docs = np.flatnonzero(has_shingles).astype(np.int64) + start
                 record = np.empty(len(docs), dtype=_RECORD)
@@ -115,18 +121,34 @@ def cluster_documents(
         finally:
             for handle in handles:
                 handle.close()
+        stored.flush()
         representative = np.arange(n, dtype=np.int64)
         for path in paths:
-            representative = _merge_band(path, representative)
+            representative = _merge_band(path, representative, stored, params.cluster_threshold)
             path.unlink()
+        del stored
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     sizes = np.bincount(representative, minlength=n)
     return representative, sizes[representative].astype(np.int64)
 
 
-def _merge_band(path: Path, representative: np.ndarray) -> np.ndarray:
-    """Link documents sharing a bucket in one band file; returns the new smallest-member labels."""
+def _similar_enough(
+    signatures: np.ndarray, left: np.ndarray, right: np.ndarray, threshold: float
+) -> np.ndarray:
+    """MinHash estimate of Jaccard(left[i], right[i]) >= threshold, in bounded slices."""
+    keep = np.empty(len(left), dtype=bool)
+    for start in range(0, len(left), 65_536):
+        a = signatures[left[start : start + 65_536]]
+        b = signatures[right[start : start + 65_536]]
+        keep[start : start + 65_536] = (a == b).mean(axis=1) >= threshold
+    return keep
+
+
+def _merge_band(
+    path: Path, representative: np.ndarray, signatures: np.ndarray, threshold: float
+) -> np.ndarray:
+    """Link similar documents sharing a bucket in one band file; returns the new smallest-member labels."""
     records = np.fromfile(path, dtype=_RECORD)
     if len(records) < 2:
         return representative
@@ -136,8 +158,9 @@ def _merge_band(path: Path, representative: np.ndarray) -> np.ndarray:
     run_start = np.concatenate(([True], keys[1:] != keys[:-1]))
     run_id = np.cumsum(run_start) - 1
     first_doc = docs[run_start][run_id]
-    linked = docs != first_doc
-    if not linked.any():
+    linked = np.flatnonzero(docs != first_doc)
+    linked = linked[_similar_enough(signatures, first_doc[linked], docs[linked], threshold)]
+    if not len(linked):
         return representative
     n = len(representative)
     source = np.concatenate((np.arange(n, dtype=np.int64), first_doc[linked]))

@@ -271,7 +271,7 @@ def test_cluster_documents_finds_planted_duplicates_and_templates(
     chunked_id, chunked_size = cluster_documents(ids, texts, prompts, MinHashParams(), tmp_path)
     np.testing.assert_array_equal(chunked_id, cluster_id)
     np.testing.assert_array_equal(chunked_size, cluster_size)
-    assert not any(tmp_path.rglob("band_*.bin"))  # scratch files are removed
+    assert not any(tmp_path.rglob("band_*.bin")) and not any(tmp_path.rglob("*.npy"))  # scratch removed
 
 
 def test_cluster_documents_groups_real_prompts(dev_openai, dev_other_llm, tmp_path):
