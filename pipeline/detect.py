@@ -88,20 +88,26 @@ def score_texts(texts: Sequence[str], model=None, index=None) -> dict[str, Any]:
         "teacher_prob": None, "teacher_prob_max_segment": None, "teacher_fraction": None, "llm_prob": None,
         "minhash_similarity": None, "minhash_containment": None, "matched_reference_id": [None] * n,
     }
+    from detectors.markers import find_markers
+    from detectors.structure import detect_structure
+
+    structures = [detect_structure(t) for t in texts]
     if model is not None and n:
-        scores = model.score_documents(list(texts))
+        # in a prompt/response document the teacher would have written the response: score that
+        scored = [s.response if s.kind != "none" and s.response else t
+                  for s, t in zip(structures, texts, strict=True)]
+        scores = model.score_documents(scored)
         for key in ("teacher_prob", "teacher_prob_max_segment", "teacher_fraction", "llm_prob"):
             out[key] = np.asarray(scores[key], dtype=np.float32)
+        # the response's share of characters, as a share of the whole document's
+        scale = np.array([len(x) / max(len(t), 1) for x, t in zip(scored, texts, strict=True)])
+        out["teacher_fraction"] = (out["teacher_fraction"] * scale).astype(np.float32)
     if index is not None and n:
         mh = index.score(list(texts))
         out["minhash_similarity"] = np.asarray(mh.similarity, dtype=np.float32)
         out["minhash_containment"] = np.asarray(mh.containment, dtype=np.float32)
         out["matched_reference_id"] = list(mh.reference_id)
-    from detectors.markers import find_markers
-    from detectors.structure import detect_structure
-
     out["markers"] = [find_markers(t) for t in texts]
-    structures = [detect_structure(t) for t in texts]
     out["structure"] = [s.kind for s in structures]
     out["prompt"] = [s.prompt for s in structures]
     return out

@@ -53,6 +53,13 @@ DEFAULT_TPR_FLOOR = 0.25
 #: The worst per-genre FPR on the references bounds the spread of FPRs without a baseline,
 #: capped so that a degenerate metrics file cannot make every interval [0, 1].
 MAX_REFERENCE_FPR = 0.6
+#: ... and is at least this: the references' per-source table covers only the genres they hold,
+#: and issue #4 measured 20-60% FPR on unseen human Q/A answers, abstracts and wiki-style text.
+REFERENCE_FPR_FLOOR = 0.5
+#: Teacher placement kinds that the ACC keeps apart (whole-document vs embedded outcomes differ
+#: by stratum, so the corpus's own mix of the two is estimated rather than assumed).
+WHOLE_KINDS = ("whole", "truncated")
+EMBEDDED_KINDS = ("embedded", "short")
 
 
 def wilson_interval(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
@@ -103,6 +110,17 @@ class CellCounts:
     chars: float = 0.0
     teacher_chars: float = 0.0  # sum of n_chars * detected teacher fraction
     matched_chars: float = 0.0
+    # for the delta-method variance of the character ratio over unmatched documents
+    teacher_chars_sq: float = 0.0
+    teacher_chars_x_chars: float = 0.0
+    chars_sq: float = 0.0
+
+    def char_ratio(self) -> tuple[float, float]:
+        """(detected teacher characters / characters of unmatched documents, its standard error)."""
+        rest = max(self.chars - self.matched_chars, 1.0)
+        r = self.teacher_chars / rest
+        ss = self.teacher_chars_sq - 2 * r * self.teacher_chars_x_chars + r * r * self.chars_sq
+        return r, math.sqrt(max(ss, 0.0)) / rest
 
     @classmethod
     def from_arrays(
@@ -122,6 +140,7 @@ class CellCounts:
         ls = np.nan_to_num(llm_score.astype(np.float64))
         nc = n_chars.astype(np.float64)
         matched = strata == 0
+        tc_rest = np.nan_to_num(teacher_chars[~matched].astype(np.float64))
         return cls(
             n=int(strata.shape[0]),
             strata=counts.astype(np.int64),
@@ -132,6 +151,9 @@ class CellCounts:
             chars=float(nc.sum()),
             teacher_chars=float(np.nan_to_num(teacher_chars[~matched].astype(np.float64)).sum()),
             matched_chars=float(nc[matched].sum()),
+            teacher_chars_sq=float((tc_rest**2).sum()),
+            teacher_chars_x_chars=float((tc_rest * nc[~matched]).sum()),
+            chars_sq=float((nc[~matched] ** 2).sum()),
         )
 
 
@@ -188,8 +210,7 @@ class FalsePositiveModel:
         if self.counts is not None:
             c = self.counts
             n = max(c.n, 1)
-            return (c.strata / n, c.teacher_score_sum / n, c.llm_score_sum / n,
-                    c.teacher_chars / max(c.chars, 1.0))
+            return c.strata / n, c.teacher_score_sum / n, c.llm_score_sum / n, c.char_ratio()[0]
         return self.rates, float("nan"), float("nan"), self.char_rate
 
     def draw(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, ...]:
@@ -201,9 +222,7 @@ class FalsePositiveModel:
             ts_mean, ls_mean = c.teacher_score_sum / n, c.llm_score_sum / n
             ts_sd = math.sqrt(max(c.teacher_score_sq / n - ts_mean**2, 0.0) / n)
             ls_sd = math.sqrt(max(c.llm_score_sq / n - ls_mean**2, 0.0) / n)
-            char = c.teacher_chars / max(c.chars, 1.0)
-            # the character rate is a ratio of sums; its sampling spread follows the doc-level one
-            char_sd = math.sqrt(max(char * (1 - char), 1e-6) / n)
+            char, char_sd = c.char_ratio()
             return (rates, rng.normal(ts_mean, ts_sd, size), rng.normal(ls_mean, ls_sd, size),
                     np.clip(rng.normal(char, char_sd, size), 0.0, 1.0))
         high = self.rates_high if self.rates_high is not None else self.rates
@@ -224,7 +243,7 @@ def reference_fp_model(metrics: Mapping[str, Any]) -> FalsePositiveModel:
     fpr = float(op.get("fpr", 0.01) or 0.0)
     llm_fpr = float((metrics.get("llm_operating_point", {}) or {}).get("fpr", fpr) or 0.0)
     per_source = [float(r.get("fpr", 0.0) or 0.0) for r in metrics.get("per_source_fpr", []) or []]
-    worst = min(max([fpr * 5, *per_source]), MAX_REFERENCE_FPR)
+    worst = min(max([fpr * 5, REFERENCE_FPR_FLOOR, *per_source]), MAX_REFERENCE_FPR)
     rates = np.array([0.0, fpr, fpr, llm_fpr])
     high = np.array([0.001, worst, worst, max(worst, llm_fpr)])
     return FalsePositiveModel(label="references", rates=rates, rates_high=high, char_rate=fpr,
@@ -256,20 +275,29 @@ def _r(x: float) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
 
 
-def _placement_matrix(placement: Placement, rng: np.random.Generator | None, size: int = 1):
+def _placement_matrix(placement: Placement, rng: np.random.Generator | None, size: int = 1,
+                      split: bool = True):
     """Columns per kind family: (teacher family, other-LLM family).
 
     Returns stratum-rate matrices ``(size, N_STRATA, K)``, teacher-score means ``(size, K)``,
-    llm-score means ``(size, K)``, char recall ``(size,)`` of the teacher family. With ``rng``
+    llm-score means ``(size, K)``, char recall ``(size,)`` of the teacher kinds and the number
+    of teacher columns (the first ones). With ``split`` the teacher kinds form two columns,
+    whole-document and embedded, when the placement has both. With ``rng``
     the kinds are mixed with Dirichlet(1) weights and each kind's rates drawn from their Beta
     posterior; without, the kinds are mixed equally at their point rates.
     """
     teacher = [k for k in placement.teacher_kinds if k in placement.kinds]
     other = [k for k in placement.kinds if k not in placement.teacher_kinds]
-    families = [teacher] + ([other] if other else [])
+    whole = [k for k in teacher if k in WHOLE_KINDS]
+    embedded = [k for k in teacher if k in EMBEDDED_KINDS]
+    if split and whole and embedded and len(whole) + len(embedded) == len(teacher):
+        families = [whole, embedded]
+    else:
+        families = [teacher]
+    n_teacher = len(families)
+    families += [other] if other else []
     mats, tss, lss = [], [], []
-    recall = None
-    for fam_i, fam in enumerate(families):
+    for fam in families:
         rates = []
         for kind in fam:
             st = placement.kinds[kind]
@@ -288,10 +316,11 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
         ls = np.array([float(placement.kinds[k].get("llm_score_mean", np.nan)) for k in fam])
         tss.append(w @ ts)
         lss.append(w @ ls)
-        if fam_i == 0:
-            cr = np.array([float(placement.kinds[k].get("char_recall", np.nan)) for k in fam])
-            recall = w @ cr
-    return np.stack(mats, axis=2), np.stack(tss, axis=1), np.stack(lss, axis=1), recall
+    cr = np.array([float(placement.kinds[k].get("char_recall", np.nan)) for k in teacher])
+    wc = np.full((size, len(teacher)), 1.0 / len(teacher)) if rng is None else rng.dirichlet(
+        np.ones(len(teacher)), size=size)
+    recall = wc @ cr
+    return np.stack(mats, axis=2), np.stack(tss, axis=1), np.stack(lss, axis=1), recall, n_teacher
 
 
 def _solve(q: np.ndarray, phi: np.ndarray, mat: np.ndarray) -> np.ndarray:
@@ -310,10 +339,10 @@ def _solve(q: np.ndarray, phi: np.ndarray, mat: np.ndarray) -> np.ndarray:
     return pi / total if total > 1 else pi
 
 
-def _acc_share(q, phi, mat) -> tuple[float, float]:
+def _acc_share(q, phi, mat, n_teacher: int = 1) -> tuple[float, float]:
     """(teacher share, any-LLM share) from stratum rates. ``matched`` is handled by the caller."""
     pi = _solve(q[1:], phi[1:], mat[1:])
-    return float(pi[0]), float(pi.sum())
+    return float(pi[:n_teacher].sum()), float(pi.sum())
 
 
 def _pacc_share(ts, ls, phi_ts, phi_ls, mat_ts, mat_ls) -> tuple[float, float]:
@@ -361,8 +390,10 @@ def estimate_group(
         phi_c.append(c)
     phi = weights @ np.stack(phis)
     phi_t, phi_l, phi_char = float(weights @ phi_ts), float(weights @ phi_ls), float(weights @ phi_c)
-    mat, mts, mls, recall = _placement_matrix(placement, None)
-    mat, mts, mls, recall = mat[0], mts[0], mls[0], float(recall[0])
+    mat, _, _, recall, n_teacher = _placement_matrix(placement, None)
+    mat, recall = mat[0], float(recall[0])
+    _, mts, mls, _, _ = _placement_matrix(placement, None, split=False)
+    mts, mls = mts[0], mls[0]
 
     q = counts.strata / n
     m_share = q[0]
@@ -371,7 +402,7 @@ def estimate_group(
     q_rest = np.append(0.0, counts.strata[1:] / n_rest)
     cc_teacher = float(q[0] + q[1] + q[2])
     cc_llm = float(q.sum())
-    acc_t, acc_l = _acc_share(q_rest, phi, mat)
+    acc_t, acc_l = _acc_share(q_rest, phi, mat, n_teacher)
     pacc_t, pacc_l = _pacc_share(counts.teacher_score_sum / n_rest, counts.llm_score_sum / n_rest,
                                  phi_t, phi_l, mts, mls)
     point = {
@@ -380,13 +411,12 @@ def estimate_group(
         "pacc": (m_share + rest * pacc_t, m_share + rest * pacc_l),
     }
     used = method if math.isfinite(point[method][0]) else "acc"
-    chars = max(counts.chars, 1.0)
-    x_char = counts.teacher_chars / chars
-    mc_share = counts.matched_chars / chars
-    char_point = mc_share + (1 - mc_share) * _clip01((x_char / max(1 - mc_share, 1e-9) - phi_char)
-                                                     / max(recall - phi_char, 1e-6))
+    mc_share = counts.matched_chars / max(counts.chars, 1.0)
+    x_char = counts.char_ratio()[0]
+    char_point = mc_share + (1 - mc_share) * _clip01((x_char - phi_char) / max(recall - phi_char, 1e-6))
+    char_cc = mc_share + (1 - mc_share) * x_char
     if used == "cc":
-        char_point = mc_share + x_char
+        char_point = char_cc
 
     # ---- intervals --------------------------------------------------------------------
     if n < WILSON_BELOW:
@@ -408,7 +438,7 @@ def estimate_group(
         "teacher": share(0, teacher_ci),
         "llm": share(1, llm_ci),
         "teacher_chars": ShareEstimate(char_est, min(char_ci[0], char_est), max(char_ci[1], char_est),
-                                       used, _clip01(mc_share + x_char), {}, label, interval, n),
+                                       used, _clip01(char_cc), {}, label, interval, n),
     }
 
 
@@ -435,16 +465,15 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed):
         phi_t += w * ts
         phi_l += w * ls
         phi_c += w * c
-    mat, mts, mls, recall = _placement_matrix(placement, rng, b)
+    mat, _, _, recall, n_teacher = _placement_matrix(placement, rng, b)
+    _, mts, mls, _, _ = _placement_matrix(placement, rng, b, split=False)
     t_out, l_out, c_out = np.empty(b), np.empty(b), np.empty(b)
     ts_mean = counts.teacher_score_sum / max(n - counts.strata[0], 1)
     ls_mean = counts.llm_score_sum / max(n - counts.strata[0], 1)
     ts_sd = math.sqrt(max(counts.teacher_score_sq / max(n, 1) - ts_mean**2, 0.0) / max(n, 1))
     ls_sd = math.sqrt(max(counts.llm_score_sq / max(n, 1) - ls_mean**2, 0.0) / max(n, 1))
-    chars = max(counts.chars, 1.0)
-    x_char = counts.teacher_chars / chars
-    mc = counts.matched_chars / chars
-    x_sd = math.sqrt(max(x_char * (1 - x_char), 1e-9) / n)
+    mc = counts.matched_chars / max(counts.chars, 1.0)
+    x_char, x_sd = counts.char_ratio()
     for i in range(b):
         m_share = draws[i, 0] / n
         q_rest = np.append(0.0, draws[i, 1:] / n_rest[i])
@@ -456,11 +485,11 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed):
                                  phi_l[i], mts[i], mls[i])
             t, lshare = m_share + (1 - m_share) * tt, m_share + (1 - m_share) * ll
         else:
-            tt, ll = _acc_share(q_rest, phi[i], mat[i])
+            tt, ll = _acc_share(q_rest, phi[i], mat[i], n_teacher)
             t, lshare = m_share + (1 - m_share) * tt, m_share + (1 - m_share) * ll
         t_out[i], l_out[i] = t, lshare
         xc = rng.normal(x_char, x_sd)
-        excess = xc / max(1 - mc, 1e-9) - phi_c[i]
+        excess = xc - phi_c[i]
         c_out[i] = mc + (1 - mc) * _clip01(excess / max(recall[i] - phi_c[i], 1e-6))
     return _pct(t_out), _pct(l_out), _pct(c_out)
 
@@ -478,7 +507,6 @@ def _wilson_cis(counts, fp_models, placement, weights):
     n = counts.n
     k_t = float(counts.strata[:3].sum())
     k_l = float(counts.strata.sum())
-    mat, _, _, recall = _placement_matrix(placement, None)
     kinds = [k for k in placement.teacher_kinds if k in placement.kinds]
     tprs = []
     for k in kinds:
