@@ -64,6 +64,8 @@ _FORMAT_SUFFIXES = {
     ".txt": "text",
     ".text": "text",
     ".md": "text",
+    ".html": "text",  # one page per file, main text extracted
+    ".htm": "text",
     ".warc": "warc",
     ".wet": "wet",
 }
@@ -399,6 +401,13 @@ def _read_jsonl(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Doc
         if refused is not None:
             yield refused
             return
+        array = None
+        if stream.peek(64).removeprefix(_UTF8_BOM).lstrip().startswith(b"["):
+            array = _json_array(stream)
+    if array is not None:
+        yield from _json_array_docs(array, name, text_field)
+        return
+    with _open_stream(path) as stream:
         lineno = 0
         lines = iter(stream)
         while True:
@@ -433,6 +442,30 @@ def _read_jsonl(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Doc
                 continue
             yield _record_to_doc(obj, _field_map(tuple(obj), text_field), lineno, name, "jsonl", text_field,
                                  invalid)
+
+
+def _json_array(stream: BinaryIO) -> list | None:
+    """The file as one JSON array, or None when it is not one.
+
+    A JSON array cannot be streamed without a streaming parser, so this is the one reader
+    that loads a whole file; crawl shards are JSONL, arrays are for small reference sets.
+    """
+    try:
+        data = stream.read()
+        value = orjson.loads(data.removeprefix(_UTF8_BOM))
+    except (orjson.JSONDecodeError, *_STREAM_ERRORS):
+        return None
+    return value if isinstance(value, list) else None
+
+
+def _json_array_docs(records: list, name: str, text_field: str) -> Iterator[Document | Rejection]:
+    for position, obj in enumerate(records, start=1):
+        if type(obj) is not dict:
+            yield Rejection(d.NOT_AN_OBJECT, position, name, f"array element is a {type(obj).__name__}",
+                            d.excerpt(orjson.dumps(obj)))
+            continue
+        yield _record_to_doc(obj, _field_map(tuple(obj), text_field), position, name, "jsonl", text_field,
+                             False)
 
 
 # --------------------------------------------------------------------------- CSV / TSV
@@ -540,10 +573,19 @@ def _read_text_files(spec: InputSpec, stats: ReaderStats) -> Iterator[Document |
             reason = d.BINARY_CONTENT if known_text else d.NOT_TEXT
             yield Rejection(reason, position, name, "binary data, not text", d.excerpt(data[:80]))
             continue
+        rel = file.relative_to(spec.path) if spec.path.is_dir() else Path(file.name)
+        if file.suffix.lower() in (".html", ".htm"):
+            text = _html_to_text(data, None)
+            if isinstance(text, Rejection):
+                text.position, text.input_path = position, name
+                yield text
+                continue
+            yield Document(text=text, position=position, input_path=name, fmt="text", id=str(rel),
+                           meta={"content_type": "text/html"})
+            continue
         text, invalid = decode_utf8(data)
         if invalid:
             stats.invalid_utf8 += 1
-        rel = file.relative_to(spec.path) if spec.path.is_dir() else Path(file.name)
         yield Document(text=text, position=position, input_path=name, fmt="text", id=str(rel),
                        invalid_utf8=invalid)
 
@@ -631,9 +673,20 @@ class _GzipMembers:
             self._pos += len(data)
 
 
-def _decode_html(body: bytes, charset: str | None) -> str:
-    encoding = charset or detect_encoding(body)
-    return bytes_to_str(body, encoding, errors="replace")
+def _html_to_text(body: bytes, charset: str | None) -> str | Rejection:
+    """Main text of an HTML page (resiliparse), decoded with ``charset`` or the detected encoding.
+
+    A failure comes back as a position-less ``html_extraction_failed`` rejection for the
+    caller to complete.
+    """
+    try:
+        try:
+            html = bytes_to_str(body, charset or detect_encoding(body), errors="replace")
+        except LookupError:  # a charset label no codec knows: detect instead
+            html = bytes_to_str(body, detect_encoding(body), errors="replace")
+        return extract_plain_text(HTMLTree.parse(html), main_content=True)
+    except Exception as exc:  # resiliparse raises plain exceptions on broken trees
+        return Rejection(d.HTML_EXTRACTION_FAILED, 0, "", str(exc)[:200], d.excerpt(body[:80]))
 
 
 def _http_body(record: Any) -> bytes:
@@ -683,11 +736,10 @@ def _warc_record_doc(record: Any, position: int, name: str, fmt: str,
                 stats.skipped["response_non_html"] += 1
                 return None
             invalid = False
-            try:
-                tree = HTMLTree.parse(_decode_html(body, record.http_charset))
-                text = extract_plain_text(tree, main_content=True)
-            except Exception as exc:  # resiliparse raises plain exceptions on broken trees
-                return Rejection(d.HTML_EXTRACTION_FAILED, position, name, str(exc)[:200], url)
+            text = _html_to_text(body, record.http_charset)
+            if isinstance(text, Rejection):
+                text.position, text.input_path, text.excerpt = position, name, url
+                return text
             mime = mime or "text/html"
     else:
         stats.skipped[str(rtype)] += 1

@@ -243,3 +243,36 @@ def test_warc_skips_non_documents_by_kind(tmp_path, records):
     assert len(docs) == 2
     assert " ".join(records[0]["text"].split()) in " ".join(docs[0].text.split())
     assert docs[1].text == records[1]["text"] and docs[1].meta["content_type"] == "text/plain"
+
+
+def test_json_array_file(tmp_path, records):
+    path = tmp_path / "alpaca_style.json"
+    path.write_bytes(json.dumps([*records[:5], "stray string"], indent=2).encode())
+    docs, rejected, _ = read_all(path)
+    assert [d.text for d in docs] == [r["text"] for r in records[:5]]
+    assert [(r.reason, r.position) for r in rejected] == [("not_an_object", 6)]
+    # A JSONL file whose first line happens to be an array is still read line by line.
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text("[1, 2]\n" + "".join(json.dumps(r) + "\n" for r in records[:3]), encoding="utf-8")
+    docs, rejected, _ = read_all(lines)
+    assert len(docs) == 3 and [(r.reason, r.position) for r in rejected] == [("not_an_object", 1)]
+
+
+def test_html_files_in_a_folder_give_main_text(tmp_path, records):
+    folder = tmp_path / "saved"
+    folder.mkdir()
+    body = next(r["text"] for r in records if not r["text"].isascii() and _encodes(r["text"], "cp1252"))
+    page = f"<html><head><meta charset=windows-1252><title>t</title><script>var x = 1;</script></head>" \
+           f"<body><nav>Home | About</nav><article><p>{body}</p></article></body></html>"
+    (folder / "page.html").write_bytes(page.encode("cp1252"))  # a legacy encoding, detected
+    docs, rejected, _ = read_all(folder)
+    assert not rejected and len(docs) == 1
+    assert " ".join(body.split()) in " ".join(docs[0].text.split()) and "var x" not in docs[0].text
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
