@@ -17,8 +17,10 @@ For every input, ``records_read == written + exact_duplicates + rejected``. Memo
 not grow with input size: records stream in batches, and the only thing that grows is
 the set of 20-byte digests used for de-duplication.
 
-:func:`ingest` runs both steps in-process (no Prefect); :mod:`flows.ingest` runs them as
-Prefect tasks. :func:`read_corpus` reads a corpus back in a stable order.
+:mod:`flows.ingest` runs the two steps as Prefect tasks. :func:`ingest` is the in-process
+equivalent (no Prefect): it feeds documents straight into the same corpus writer instead of
+staging them, and gives the same dataset. :func:`read_corpus` reads a corpus back in a
+stable order.
 """
 
 from __future__ import annotations
@@ -93,8 +95,9 @@ class IngestOptions:
     max_chars: int = 1_000_000
 
 
-def plan_inputs(inputs: Sequence[str | os.PathLike[str]], options: IngestOptions = IngestOptions()) -> list[
-        InputSpec]:
+def plan_inputs(
+    inputs: Sequence[str | os.PathLike[str]], options: IngestOptions = IngestOptions()
+) -> list[InputSpec]:
     """Expand user inputs into specs (one per file; a folder's text files form one spec).
 
     Inputs keep the order given; a folder's files are sorted. Raises :class:`InputError`
