@@ -213,7 +213,14 @@ class FalsePositiveModel:
             return c.strata / n, c.teacher_score_sum / n, c.llm_score_sum / n, c.char_ratio()[0]
         return self.rates, float("nan"), float("nan"), self.char_rate
 
-    def draw(self, rng: np.random.Generator, size: int) -> tuple[np.ndarray, ...]:
+    def draw(self, rng: np.random.Generator, size: int,
+             cap: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """Bootstrap draws of (stratum rates, teacher score mean, llm score mean, char rate).
+
+        ``cap`` (the group's observed stratum rates) bounds a reference spread: human false
+        positives cannot be more frequent than the flags observed, and an assumed FPR above
+        the observed rate would make the correction "explain" the missing flags with positives.
+        """
         if self.counts is not None:
             c = self.counts
             alpha = np.append(c.strata.astype(np.float64), max(c.n - c.strata.sum(), 0)) + 0.5
@@ -226,6 +233,8 @@ class FalsePositiveModel:
             return (rates, rng.normal(ts_mean, ts_sd, size), rng.normal(ls_mean, ls_sd, size),
                     np.clip(rng.normal(char, char_sd, size), 0.0, 1.0))
         high = self.rates_high if self.rates_high is not None else self.rates
+        if cap is not None:
+            high = np.minimum(high, cap)
         u = rng.uniform(0.0, 1.0, size=(size, 1))
         rates = u * high[None, :]
         nan = np.full(size, np.nan)
@@ -426,6 +435,17 @@ def estimate_group(
         teacher_ci, llm_ci, char_ci = _bootstrap_cis(counts, fp_models, placement, weights, used,
                                                       n_boot, seed)
         interval = "bootstrap"
+    ref_weight = float(sum(w for (m, _), w in zip(fp_models, weights, strict=True) if m.counts is None))
+    if ref_weight > 0 and used != "cc":
+        # Uncalibrated documents: every classifier flag among them may be a false positive of a
+        # genre the references never saw, so the lower end assumes exactly that (only MinHash
+        # copies, near-certain, keep it above zero).
+        phi_worst = (1 - ref_weight) * phi + ref_weight * q_rest
+        worst_t, worst_l = _acc_share(q_rest, phi_worst, mat, n_teacher)
+        m_low = wilson_interval(float(counts.strata[0]), n)[0]
+        teacher_ci = (min(teacher_ci[0], m_low + (1 - m_low) * worst_t), teacher_ci[1])
+        llm_ci = (min(llm_ci[0], m_low + (1 - m_low) * worst_l), llm_ci[1])
+        char_ci = (min(char_ci[0], counts.matched_chars / max(counts.chars, 1.0)), char_ci[1])
 
     def share(idx: int, ci: tuple[float, float]) -> ShareEstimate:
         est = _clip01(point[used][idx])
@@ -459,8 +479,9 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed):
     phi_t = np.zeros(b)
     phi_l = np.zeros(b)
     phi_c = np.zeros(b)
+    q_obs = np.append(0.0, counts.strata[1:] / max(n - counts.strata[0], 1))
     for (model, _), w in zip(fp_models, weights, strict=True):
-        r, ts, ls, c = model.draw(rng, b)
+        r, ts, ls, c = model.draw(rng, b, cap=q_obs)
         phi += w * r
         phi_t += w * ts
         phi_l += w * ls
