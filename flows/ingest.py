@@ -8,6 +8,7 @@ a Markdown artifact with the manifest counts. It needs no Prefect server: withou
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -17,6 +18,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.ingest import IngestOptions, InputSpec, finalize_corpus, ingest_file, plan_inputs
 from pipeline.readers import hidden_entries
@@ -96,7 +98,12 @@ def publish_summary_task(manifest: dict, out: str) -> None:
     )
 
 
-@flow(name="ingest", log_prints=False)
+# Unbounded by default (sys.maxsize threads): a folder of 1,000 files would read 1,000 files
+# at once. Reading is CPU-bound Python, so a few threads are plenty on small machines.
+MAX_PARALLEL_INPUTS = max(2, min(8, (os.cpu_count() or 2) * 2))
+
+
+@flow(name="ingest", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=MAX_PARALLEL_INPUTS))
 def ingest_flow(
     inputs: list[str],
     out: str,
