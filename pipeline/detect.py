@@ -122,7 +122,8 @@ def flag_documents(
     thr = rule.get("teacher_threshold")
     if thr is not None and scores["teacher_prob"] is not None:
         whole = np.nan_to_num(scores["teacher_prob"], nan=-1.0) >= thr
-        seg = np.nan_to_num(scores["teacher_prob_max_segment"], nan=-1.0) >= thr
+        seg_thr = rule.get("segment_threshold", thr)
+        seg = np.nan_to_num(scores["teacher_prob_max_segment"], nan=-1.0) >= seg_thr
     else:
         whole = seg = np.zeros(n, dtype=bool)
     sim_thr, cont_thr = rule.get("minhash_similarity_threshold"), rule.get("minhash_containment_threshold")
@@ -158,12 +159,15 @@ def _versions() -> dict[str, str]:
 def describe_detectors(model, index, placement: Placement | None) -> dict[str, Any]:
     """The detectors.json content: everything a report needs to say what produced the scores."""
     rule: dict[str, float | None] = {"teacher_threshold": None, "llm_threshold": None,
+                                     "segment_threshold": None,
                                      "minhash_similarity_threshold": None,
                                      "minhash_containment_threshold": None}
     model_info = None
     if model is not None:
         rule["teacher_threshold"] = float(model.threshold)
         rule["llm_threshold"] = float(model.llm_threshold)
+        # the best of many windows needs its own threshold for the same false-positive rate
+        rule["segment_threshold"] = float(getattr(model, "segment_threshold", model.threshold))
         model_info = {"model_id": model.model_id, "feature_version": model.feature_version,
                       "threshold": float(model.threshold), "llm_threshold": float(model.llm_threshold),
                       "metrics": model.metrics}
@@ -422,7 +426,8 @@ def calibrate_placement(
         scores = score_texts(docs, model, None)
         self_id = np.array([any(m.startswith("self_id") for m in ms) for ms in scores["markers"]])
         strata = doc_strata(scores["teacher_prob"], scores["teacher_prob_max_segment"], scores["llm_prob"],
-                            np.zeros(len(docs), dtype=bool), self_id, model.threshold, model.llm_threshold)
+                            np.zeros(len(docs), dtype=bool), self_id, model.threshold, model.llm_threshold,
+                            float(getattr(model, "segment_threshold", model.threshold)))
         counts = np.bincount(strata[strata >= 0].astype(np.int64), minlength=4)[:4]
         tfrac = np.nan_to_num(scores["teacher_fraction"].astype(np.float64))
         share_arr = np.asarray(shares)

@@ -81,17 +81,19 @@ def doc_strata(
     self_id: np.ndarray,
     threshold: float,
     llm_threshold: float,
+    segment_threshold: float | None = None,
 ) -> np.ndarray:
     """Outcome stratum index per document: 0..3 as in :data:`STRATA`, -1 for none.
 
-    Missing classifier scores (NaN) never flag. The order of the tests is the precedence.
+    ``segment_threshold`` (default: ``threshold``) applies to the best window. Missing
+    classifier scores (NaN) never flag. The order of the tests is the precedence.
     """
     tp = np.nan_to_num(np.asarray(teacher_prob, dtype=np.float64), nan=-1.0)
     seg = np.nan_to_num(np.asarray(teacher_prob_max_segment, dtype=np.float64), nan=-1.0)
     lp = np.nan_to_num(np.asarray(llm_prob, dtype=np.float64), nan=-1.0)
     out = np.full(tp.shape[0], -1, dtype=np.int8)
     out[lp >= llm_threshold] = 3
-    out[seg >= threshold] = 2
+    out[seg >= (threshold if segment_threshold is None else segment_threshold)] = 2
     out[(tp >= threshold) | np.asarray(self_id, dtype=bool)] = 1
     out[np.asarray(matched, dtype=bool)] = 0
     return out
@@ -591,8 +593,10 @@ class ScoreArrays:
         self_id = np.array([any(m.startswith("self_id") for m in (ms or [])) for ms in markers], dtype=bool)
         thr = rule.get("teacher_threshold")
         llm_thr = rule.get("llm_threshold")
+        seg_thr = rule.get("segment_threshold", thr)
         strata = doc_strata(tp, seg, lp, matched, self_id,
-                            math.inf if thr is None else thr, math.inf if llm_thr is None else llm_thr)
+                            math.inf if thr is None else thr, math.inf if llm_thr is None else llm_thr,
+                            math.inf if seg_thr is None else seg_thr)
         domain = np.array([d if d else "(none)" for d in table.column("domain").to_pylist()], dtype=object) \
             if n else np.zeros(0, dtype=object)
         return cls(
