@@ -529,7 +529,7 @@ def _read_csv(path: Path, fmt: str, text_field: str, stats: ReaderStats) -> Iter
 def _read_parquet(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Document | Rejection]:
     name = str(path)
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, pre_buffer=False)  # one row group at a time, not the whole file
     except (pa.ArrowException, OSError) as exc:
         yield Rejection(d.CORRUPT_RECORD, 0, name, f"not a readable Parquet file: {exc}")
         return
