@@ -519,6 +519,9 @@ def audit(
 def demo(
     out: Path = typer.Option(Path("build/sample-audit"), "--out", help="Output directory."),
     data: Path = typer.Option(DEFAULT_SAMPLE_DIR, "--data", help="The sample data folder."),
+    model: Path | None = typer.Option(
+        None, "--model", help="Reuse a model trained on the sample data instead of training one."
+    ),
 ) -> None:
     """Audit the synthetic sample data (what `make audit` runs)."""
     needed = {name: data / name for name in ("crawl", "teacher", "human", "baseline")}
@@ -531,6 +534,7 @@ def demo(
         teacher=[str(needed["teacher"])],
         human=[str(needed["human"])],
         baseline=[str(needed["baseline"])],
+        model=str(model) if model else None,
     )
 
 

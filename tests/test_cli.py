@@ -111,13 +111,28 @@ def test_index_detect_report_commands(sample_corpus, tmp_path) -> None:
     assert f"verdict: {report['verdict']['label']}" in reported.stdout
 
 
-def test_train_command_writes_a_model(tmp_path) -> None:
-    out = tmp_path / "model"
+@pytest.fixture(scope="module")
+def trained_model(tmp_path_factory) -> tuple[Path, object]:
+    """The `train` command on the sample references (trained once: training is the slow step)."""
+    out = tmp_path_factory.mktemp("cli-model") / "model"
     result = _run("train", "--teacher", SAMPLE_DIR / "teacher", "--human", SAMPLE_DIR / "human", "--out", out)
+    return out, result
+
+
+def test_train_command_writes_a_model(trained_model) -> None:
+    out, result = trained_model
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert (out / "model.skops").is_file() and (out / "MODEL_CARD.md").is_file()
     assert f"ROC-AUC {metrics['roc_auc']:.3f}" in result.stdout
+
+
+def test_train_refuses_a_missing_class_in_one_line(tmp_path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    _assert_one_line_error(
+        _run("train", "--teacher", SAMPLE_DIR / "teacher", "--human", empty, "--out", tmp_path / "m"), "human"
+    )
 
 
 # ------------------------------------------------------------------ Prefect-backed commands
@@ -142,13 +157,13 @@ def test_ingest_of_unreadable_content_exits_non_zero(prefect_harness, tmp_path) 
 
 
 @pytest.mark.prefect
-def test_demo_runs_the_full_audit(prefect_harness, tmp_path) -> None:
+def test_demo_runs_the_full_audit(prefect_harness, trained_model, tmp_path) -> None:
     out = tmp_path / "demo"
-    result = _run("demo", "--out", out)
+    result = _run("demo", "--out", out, "--model", trained_model[0])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report" / "report.json").read_text())
     assert f"verdict: {report['verdict']['label']}" in result.stdout
-    for part in ("corpus", "index", "model", "scores", "baseline/corpus", "baseline/scores"):
+    for part in ("corpus", "index", "scores", "baseline/corpus", "baseline/scores"):
         assert (out / part).is_dir(), part
     # the Q/A dump's copies of teacher references are flagged; the baseline crawl is scored too
     scores, _ = read_scores(out / "scores")
