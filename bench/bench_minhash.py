@@ -242,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index-docs", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--lsh-only", action="store_true", help="skip the signature contenders")
+    parser.add_argument("--no-lsh", action="store_true", help="skip the LSH / index / cluster part")
     args = parser.parse_args(argv)
     if args.quick:
         args.docs, args.slow_docs, args.rounds, args.index_docs = 2_000, 300, 1, 5_000
@@ -278,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         for name, rate in rates.items():
             print(f"| {name} | {len(contenders[name][1]):,} | {rate:,.0f} | {rate / naive:.1f} |")
         print()
-    for line in bench_lsh(args.index_docs, 5_000 if not args.quick else 500):
-        print(f"- {line}")
+    if not args.no_lsh:
+        for line in bench_lsh(args.index_docs, 5_000 if not args.quick else 500):
+            print(f"- {line}")
     return 0
 
 
