@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -127,7 +128,7 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if not args.inputs:
         return demo_parameters(args.out)
     if not args.out:
-        raise SystemExit("error: --out is required when inputs are given")
+        raise SystemExit("error: --out is required when inputs are given")  # printed to stderr, exit 1
     params: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
     for key in ("teacher", "human", "other_llm", "baseline", "model", "index"):
         value = getattr(args, key)
@@ -142,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             use_dask(args.dask_address, args.dask_workers)
         except DaskUnavailableError as exc:
-            print(f"error: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
             return 1
     deployment = audit_deployment(
         name=args.name, cron=args.cron, timezone=args.timezone, parameters=parameters_from_args(args)
