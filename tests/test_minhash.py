@@ -181,14 +181,26 @@ def test_fit_rejects_duplicate_ids():
 # ---------------------------------------------------------------- Redis
 
 
-def test_redis_and_memory_indexes_give_the_same_matches(redis_url, dev_openai, dev_human):
+@pytest.fixture
+def redis_config(redis_url):
+    import redis
+
     url = urlparse(redis_url)
+    connection = {"host": url.hostname, "port": url.port, "db": int((url.path or "/0").strip("/") or 0)}
+    basename = f"test-minhash-{random.Random().getrandbits(40):x}"  # fresh keys per run
+    config = {"type": "redis", "redis": connection, "basename": basename}
+    cleanup = [config["basename"]]
+    yield config, cleanup
+    client = redis.Redis(**connection)
+    for prefix in cleanup:
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+
+
+def test_redis_and_memory_indexes_give_the_same_matches(redis_config, dev_openai, dev_human, tmp_path):
     refs = _sample(dev_openai, 400, 21)
-    config = {
-        "type": "redis",
-        "redis": {"host": url.hostname, "port": url.port, "db": int((url.path or "/0").strip("/") or 0)},
-        "basename": f"test-minhash-{random.Random().getrandbits(40):x}",
-    }
+    config, cleanup = redis_config
     texts, ids = [r["text"] for r in refs], [r["id"] for r in refs]
     memory = ReferenceIndex().fit(texts, ids)
     shared = ReferenceIndex(storage_config=config).fit(texts, ids)
@@ -206,6 +218,13 @@ def test_redis_and_memory_indexes_give_the_same_matches(redis_url, dev_openai, d
     assert worker.score(probe[:50]).reference_id == a.reference_id[:50]
     with pytest.raises(MinHashIndexError, match="different index"):
         ReferenceIndex(storage_config=config).fit(texts[:10], ids[:10])
+    # A saved index loaded into Redis (basename derived from its content) scores the same.
+    memory.save(tmp_path / "idx")
+    auto = {key: value for key, value in config.items() if key != "basename"}
+    cleanup.append(f"distill-audit:minhash:{memory.describe()['content_sha256'][:16]}")
+    loaded = ReferenceIndex.load(tmp_path / "idx", storage_config=auto)
+    assert loaded.describe()["storage"] == "redis"
+    assert loaded.score(probe).reference_id == a.reference_id
 
 
 # ---------------------------------------------------------------- clusters
