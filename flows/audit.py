@@ -116,20 +116,22 @@ def read_references(paths: Iterable[str | Path], what: str, text_field: str = "t
 def minhash_params(**overrides: Any) -> Any:
     """``MinHashParams`` with the given fields changed (``None`` values keep the default).
 
-    ``threshold`` is accepted for the LSH threshold whatever the dataclass calls it.
+    ``threshold`` is the LSH threshold of the reference index (``lsh_threshold``). Invalid
+    values raise :class:`StepError` with the dataclass's own message.
     """
     from detectors.minhash import MinHashParams
 
     names = {f.name for f in dataclasses.fields(MinHashParams)}
     given = {k: v for k, v in overrides.items() if v is not None}
     if "threshold" in given and "threshold" not in names:
-        alias = next((n for n in names if "threshold" in n), None)
-        if alias is not None:
-            given[alias] = given.pop("threshold")
+        given["lsh_threshold"] = given.pop("threshold")
     unknown = sorted(set(given) - names)
     if unknown:
         raise StepError(f"unknown MinHash parameter(s): {', '.join(unknown)}")
-    return MinHashParams(**given)
+    try:
+        return MinHashParams(**given)
+    except (TypeError, ValueError) as exc:
+        raise StepError(f"invalid MinHash parameters: {exc}") from exc
 
 
 def build_index(

@@ -111,6 +111,19 @@ def test_index_detect_report_commands(sample_corpus, tmp_path) -> None:
     assert f"verdict: {report['verdict']['label']}" in reported.stdout
 
 
+def test_index_options_reach_the_index(tmp_path) -> None:
+    out = tmp_path / "index"
+    args = ("index", "--teacher", SAMPLE_DIR / "teacher", "--out", out, "--shingle", "char", "--ngram", "7")
+    result = _run(*args, "--threshold", "0.3")
+    assert result.exit_code == 0, result.output
+    params = json.loads((out / "index.json").read_text())["params"]
+    assert (params["shingle"], params["ngram"], params["lsh_threshold"]) == ("char", 7, 0.3)
+    _assert_one_line_error(_run(*args, "--threshold", "1.5"), "invalid MinHash parameters")
+    _assert_one_line_error(
+        _run("index", "--teacher", SAMPLE_DIR / "teacher", "--out", out, "--shingle", "syllable"), "syllable"
+    )
+
+
 @pytest.fixture(scope="module")
 def trained_model(tmp_path_factory) -> tuple[Path, object]:
     """The `train` command on the sample references (trained once: training is the slow step)."""
