@@ -76,7 +76,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ("pipeline.readers", "InputError"),
         ("pipeline.schema", "SchemaMismatchError"),
         ("pipeline.detect", "DetectError"),
+        ("pipeline.report", "ReportError"),
+        ("detectors.classifier", "TrainingDataError"),
+        ("detectors.classifier", "ModelLoadError"),
+        ("detectors.minhash", "MinHashIndexError"),
         ("flows.audit", "StepError"),
+        ("flows.runtime", "DaskUnavailableError"),
     ]:
         try:
             kinds.append(getattr(__import__(module, fromlist=[name]), name))

@@ -140,12 +140,29 @@ def test_train_command_writes_a_model(trained_model) -> None:
     assert f"ROC-AUC {metrics['roc_auc']:.3f}" in result.stdout
 
 
-def test_train_refuses_a_missing_class_in_one_line(tmp_path) -> None:
+def test_train_refuses_a_missing_or_tiny_class_in_one_line(tmp_path) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     _assert_one_line_error(
         _run("train", "--teacher", SAMPLE_DIR / "teacher", "--human", empty, "--out", tmp_path / "m"), "human"
     )
+    tiny = tmp_path / "tiny.jsonl"
+    tiny.write_text("".join((SAMPLE_DIR / "human" / "human.jsonl").read_text().splitlines(True)[:3]))
+    line = _assert_one_line_error(
+        _run("train", "--teacher", SAMPLE_DIR / "teacher", "--human", tiny, "--out", tmp_path / "m"), "human"
+    )
+    assert "Error:" not in line  # the library's own message, not an exception dump
+    assert not (tmp_path / "m").exists()
+
+
+def test_detect_refuses_a_corrupt_index_in_one_line(sample_corpus, tmp_path) -> None:
+    index_dir = tmp_path / "index"
+    assert _run("index", "--teacher", SAMPLE_DIR / "teacher", "--out", index_dir).exit_code == 0
+    (index_dir / "signatures.npy").write_bytes(b"not an array")
+    line = _assert_one_line_error(
+        _run("detect", sample_corpus, "--index", index_dir, "--out", tmp_path / "s")
+    )
+    assert "Error:" not in line
 
 
 # ------------------------------------------------------------------ Prefect-backed commands
