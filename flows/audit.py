@@ -28,10 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from flows.runtime import apply_quiet_defaults, task_runner_from_env
 
-from flows.runtime import task_runner_from_env
+# No telemetry and quiet logs for scripts that import this flow directly, too (the user's own
+# settings win); Prefect reads them at import.
+apply_quiet_defaults()
+
+from prefect import flow, task  # noqa: E402
+from prefect.artifacts import (  # noqa: E402
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
 SUMMARY_ARTIFACT_KEY = "audit-summary"
 SOURCES_ARTIFACT_KEY = "audit-sources"
