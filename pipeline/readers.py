@@ -118,7 +118,8 @@ def _open_stream(path: Path) -> BinaryIO:
     head = raw.read(4)
     raw.seek(0)
     if head.startswith(_GZIP_MAGIC):
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        raw.close()
+        return gzip.open(path, "rb")  # owns its file, unlike GzipFile(fileobj=...)
     if head == _ZSTD_MAGIC:
         reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
         return io.BufferedReader(reader, buffer_size=1 << 16)
