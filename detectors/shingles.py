@@ -66,7 +66,7 @@ EMPTY_HASH = np.uint32(0xFFFFFFFF)
 _MASK32 = 0xFFFFFFFF
 # Shingles per chunk of the permutation matrix: num_perm x this many uint32 stays in L2.
 _CHUNK = 4096
-_CACHE_LIMIT = 2_000_000
+_CACHE_LIMIT = 500_000  # distinct units remembered (~60 MB); cleared when full
 
 
 class _UnitHashes(dict):
