@@ -105,5 +105,17 @@ def write_table(path: str | os.PathLike[str], table: pa.Table, row_group_size: i
 
 
 def open_dataset(path: str | os.PathLike[str], schema: pa.Schema | None = None) -> ds.Dataset:
-    """Open a (possibly hive-partitioned) Parquet dataset directory."""
-    return ds.dataset(str(path), format="parquet", partitioning="hive", schema=schema)
+    """Open a (possibly hive-partitioned) Parquet dataset directory.
+
+    Only ``*.parquet`` files count (sorted, hidden temporary names skipped), so side files
+    such as ``detectors.json`` may live in the same directory.
+    """
+    root = Path(path)
+    files = sorted(
+        str(file)
+        for file in root.rglob("*.parquet")
+        if not any(part.startswith(".") for part in file.relative_to(root).parts)
+    )
+    return ds.dataset(
+        files, format="parquet", partitioning="hive", partition_base_dir=str(root), schema=schema
+    )
