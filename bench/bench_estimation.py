@@ -54,7 +54,6 @@ def _pool_key(records: list[dict]) -> str:
 def prepare_detectors(out: Path, human, teacher, other, log=print) -> tuple[Path, Path]:
     """Train (or reuse) the model and index on the train pools; measure the placement calibration."""
     from detectors.classifier import train_model
-
     from detectors.minhash import ReferenceIndex
 
     hp, tp, op = split_pools(human), split_pools(teacher), split_pools(other)
@@ -69,12 +68,12 @@ def prepare_detectors(out: Path, human, teacher, other, log=print) -> tuple[Path
         t0 = time.perf_counter()
         ReferenceIndex().fit([r["text"] for r in tp["train"]], [r["id"] for r in tp["train"]]).save(index_dir)
         log(f"indexed {len(tp['train'])} reference outputs in {time.perf_counter() - t0:.0f} s")
-    if not (model_dir / "placement.json").is_file():
-        t0 = time.perf_counter()
-        hosts = [r["text"] for r in hp["placement"] if len(r["text"]) > 200]
-        calibrate_placement(model_dir, [r["text"] for r in tp["placement"]], hosts,
-                            [r["text"] for r in op["placement"]], n_per_kind=300, seed=0)
-        log(f"placement calibration in {time.perf_counter() - t0:.0f} s")
+    # always re-measured (about half a minute): it must follow the current flag rule
+    t0 = time.perf_counter()
+    hosts = [r["text"] for r in hp["placement"] if len(r["text"]) > 200]
+    calibrate_placement(model_dir, [r["text"] for r in tp["placement"]], hosts,
+                        [r["text"] for r in op["placement"]], n_per_kind=300, seed=0)
+    log(f"placement calibration in {time.perf_counter() - t0:.0f} s")
     return model_dir, index_dir
 
 

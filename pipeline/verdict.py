@@ -44,8 +44,8 @@ class VerdictConfig:
 
     min_documents: int = 30  # fewer documents: inconclusive
     contaminated_min_ci_low: float = 0.002  # the share's CI lower bound must exceed this ...
-    enrichment_max_p: float = 0.001  # ... and the flagged count must beat the expected FPs
-    clean_max_ci_high: float = 0.05  # clean: no evidence and the share is at most this
+    enrichment_max_p: float = 0.01  # ... and the flagged count must beat the expected FPs
+    clean_max_ci_high: float = 0.02  # clean: no evidence and the share is at most this
     deliberate_min_share: float = 0.25
     structured_min_share: float = 0.5  # of flagged documents with a prompt/response layout
     template_min_cluster: int = 3  # cluster_size from which a document is "templated"
