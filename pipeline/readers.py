@@ -723,25 +723,24 @@ def _warc_record_doc(record: Any, position: int, name: str, fmt: str,
             stats.skipped["response_not_ok"] += 1
             return None
         mime = (record.http_content_type or "").lower()
-        if mime and mime not in _HTML_TYPES and mime != "text/plain":
+        # Only HTML pages are documents; robots.txt, feeds, images and other plain-text or
+        # binary responses are skipped and counted (WET conversion records carry the text).
+        if mime and mime not in _HTML_TYPES:
             stats.skipped["response_non_html"] += 1
             return None
         try:
             body = _http_body(record)
         except zlib.error as exc:
             return Rejection(d.CORRUPT_RECORD, position, name, f"HTTP body: {exc}", url)
-        if mime == "text/plain":
-            text, invalid = decode_utf8(body)
-        else:
-            if not mime and looks_binary(body[:_SNIFF_BYTES]):
-                stats.skipped["response_non_html"] += 1
-                return None
-            invalid = False
-            text = _html_to_text(body, record.http_charset)
-            if isinstance(text, Rejection):
-                text.position, text.input_path, text.excerpt = position, name, url
-                return text
-            mime = mime or "text/html"
+        if not mime and looks_binary(body[:_SNIFF_BYTES]):
+            stats.skipped["response_non_html"] += 1
+            return None
+        invalid = False
+        text = _html_to_text(body, record.http_charset)
+        if isinstance(text, Rejection):
+            text.position, text.input_path, text.excerpt = position, name, url
+            return text
+        mime = mime or "text/html"
     else:
         stats.skipped[str(rtype)] += 1
         return None
