@@ -60,6 +60,14 @@ REFERENCE_FPR_FLOOR = 0.5
 #: by stratum, so the corpus's own mix of the two is estimated rather than assumed).
 WHOLE_KINDS = ("whole", "truncated")
 EMBEDDED_KINDS = ("embedded", "short")
+#: Off by default: with a strict segment threshold the embedded kinds barely reach the segment
+#: stratum, the two columns become nearly collinear and the solution unstable (measured on the
+#: scenario benchmark); one teacher column mixing all placement kinds is steadier.
+SPLIT_TEACHER_KINDS = False
+#: Dirichlet concentration of the random mix of placement kinds in the bootstrap. 1 would let
+#: the mix put all weight on the hardest kind (short snippets, ~1% TPR) and the upper end run
+#: to 100%; 4 keeps the mix near even while still spreading the TPR.
+KIND_MIX_CONCENTRATION = 4.0
 
 
 def wilson_interval(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
@@ -287,7 +295,7 @@ def _r(x: float) -> float | None:
 
 
 def _placement_matrix(placement: Placement, rng: np.random.Generator | None, size: int = 1,
-                      split: bool = True):
+                      split: bool = SPLIT_TEACHER_KINDS, whole_weight: float = 0.0):
     """Columns per kind family: (teacher family, other-LLM family).
 
     Returns stratum-rate matrices ``(size, N_STRATA, K)``, teacher-score means ``(size, K)``,
@@ -295,7 +303,9 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
     of teacher columns (the first ones). With ``split`` the teacher kinds form two columns,
     whole-document and embedded, when the placement has both. With ``rng``
     the kinds are mixed with Dirichlet(1) weights and each kind's rates drawn from their Beta
-    posterior; without, the kinds are mixed equally at their point rates.
+    posterior; without, the kinds are mixed equally at their point rates. ``whole_weight``
+    moves that share of the teacher mix onto the ``whole`` kind (prompt/response documents,
+    whose scored response is a whole teacher answer).
     """
     teacher = [k for k in placement.teacher_kinds if k in placement.kinds]
     other = [k for k in placement.kinds if k not in placement.teacher_kinds]
@@ -321,7 +331,10 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
                 rates.append(rng.dirichlet(alpha, size=size)[:, :N_STRATA])
         rates = np.stack(rates, axis=2)  # size x strata x kinds
         w = np.full((size, len(fam)), 1.0 / len(fam)) if rng is None else rng.dirichlet(
-            np.ones(len(fam)), size=size)
+            np.full(len(fam), KIND_MIX_CONCENTRATION), size=size)
+        if fam is families[0] and whole_weight > 0 and "whole" in fam:
+            w = (1 - whole_weight) * w
+            w[:, fam.index("whole")] += whole_weight
         mats.append(np.einsum("bsk,bk->bs", rates, w))
         ts = np.array([float(placement.kinds[k].get("teacher_score_mean", np.nan)) for k in fam])
         ls = np.array([float(placement.kinds[k].get("llm_score_mean", np.nan)) for k in fam])
@@ -329,7 +342,10 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
         lss.append(w @ ls)
     cr = np.array([float(placement.kinds[k].get("char_recall", np.nan)) for k in teacher])
     wc = np.full((size, len(teacher)), 1.0 / len(teacher)) if rng is None else rng.dirichlet(
-        np.ones(len(teacher)), size=size)
+        np.full(len(teacher), KIND_MIX_CONCENTRATION), size=size)
+    if whole_weight > 0 and "whole" in teacher:
+        wc = (1 - whole_weight) * wc
+        wc[:, teacher.index("whole")] += whole_weight
     recall = wc @ cr
     return np.stack(mats, axis=2), np.stack(tss, axis=1), np.stack(lss, axis=1), recall, n_teacher
 
@@ -373,8 +389,13 @@ def estimate_group(
     method: str = DEFAULT_METHOD,
     n_boot: int = 1000,
     seed: int = 0,
+    whole_weight: float = 0.0,
 ) -> dict[str, ShareEstimate]:
     """Teacher and any-LLM shares of one group, by documents and by characters.
+
+    ``whole_weight``: the share of the group's flagged documents laid out as prompt/response;
+    their scored response is a whole answer, so that share of the TPR mix is the ``whole``
+    kind's (a dump's TPR is not that of answers pasted into pages).
 
     ``fp_models`` is the group's calibration mix: (model, weight) pairs whose weights are the
     group's document shares per calibration cell (so a corpus mixing news and abstracts gets
@@ -399,11 +420,15 @@ def estimate_group(
         phi_ts.append(ts)
         phi_ls.append(ls)
         phi_c.append(c)
+    q_obs = np.append(0.0, counts.strata[1:] / max(n - counts.strata[0], 1))
+    # an uncalibrated FPR guess above the observed rate would turn missing flags into positives
+    phis = [np.minimum(p, q_obs) if m.counts is None else p
+            for p, (m, _) in zip(phis, fp_models, strict=True)]
     phi = weights @ np.stack(phis)
     phi_t, phi_l, phi_char = float(weights @ phi_ts), float(weights @ phi_ls), float(weights @ phi_c)
-    mat, _, _, recall, n_teacher = _placement_matrix(placement, None)
+    mat, _, _, recall, n_teacher = _placement_matrix(placement, None, whole_weight=whole_weight)
     mat, recall = mat[0], float(recall[0])
-    _, mts, mls, _, _ = _placement_matrix(placement, None, split=False)
+    _, mts, mls, _, _ = _placement_matrix(placement, None, split=False, whole_weight=whole_weight)
     mts, mls = mts[0], mls[0]
 
     q = counts.strata / n
@@ -435,7 +460,7 @@ def estimate_group(
         interval = "wilson"
     else:
         teacher_ci, llm_ci, char_ci = _bootstrap_cis(counts, fp_models, placement, weights, used,
-                                                      n_boot, seed)
+                                                      n_boot, seed, whole_weight)
         interval = "bootstrap"
     ref_weight = float(sum(w for (m, _), w in zip(fp_models, weights, strict=True) if m.counts is None))
     if ref_weight > 0 and used != "cc":
@@ -468,7 +493,7 @@ def _clip01(x: float) -> float:
     return float(min(max(x, 0.0), 1.0)) if math.isfinite(x) else float("nan")
 
 
-def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed):
+def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, whole_weight=0.0):
     rng = np.random.default_rng(seed)
     n = counts.n
     b = n_boot
@@ -488,8 +513,8 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed):
         phi_t += w * ts
         phi_l += w * ls
         phi_c += w * c
-    mat, _, _, recall, n_teacher = _placement_matrix(placement, rng, b)
-    _, mts, mls, _, _ = _placement_matrix(placement, rng, b, split=False)
+    mat, _, _, recall, n_teacher = _placement_matrix(placement, rng, b, whole_weight=whole_weight)
+    _, mts, mls, _, _ = _placement_matrix(placement, rng, b, split=False, whole_weight=whole_weight)
     t_out, l_out, c_out = np.empty(b), np.empty(b), np.empty(b)
     ts_mean = counts.teacher_score_sum / max(n - counts.strata[0], 1)
     ls_mean = counts.llm_score_sum / max(n - counts.strata[0], 1)

@@ -129,8 +129,10 @@ def report_from_tables(
 
     def group(mask: np.ndarray, seed_offset: int, use_domains: bool) -> dict[str, Any]:
         mix = calibrator.mix(cells, mask)
+        flagged = rows.flagged & mask
+        whole_weight = float(rows.structured[flagged].mean()) if flagged.any() else 0.0
         res = estimate_group(arrays.counts(mask), mix, placement, method=method, n_boot=n_boot,
-                             seed=seed + seed_offset)
+                             seed=seed + seed_offset, whole_weight=whole_weight)
         cal = calibration_summary(mix)
         weights = np.array([w for _, w in mix])
         weights = weights / weights.sum()
