@@ -10,8 +10,8 @@ Semantics of :func:`segment_spans`:
   the last sentence end (``.``, ``!``, ``?``, ``。``, or a line break) before ``max_chars``, else at
   the last space, else hard at ``max_chars``.
 * Consecutive pieces are merged greedily until a window reaches ``min_chars``; a window never
-  grows past ``max_chars`` by merging, except that a trailing remainder shorter than ``min_chars``
-  joins the window before it (so windows are at most ``max_chars + min_chars`` long).
+  grows past ``max_chars`` by this merging. Then a window still shorter than ``min_chars`` joins
+  its shorter neighbour if the result is at most ``max_chars + min_chars`` long (the hard limit).
 * Spans are ``(start, end)`` character offsets into the original text, in order, with surrounding
   whitespace excluded; every non-whitespace character belongs to exactly one span. A text shorter
   than ``min_chars`` is one span; a blank text has none.
@@ -77,11 +77,33 @@ def segment_spans(
             windows.append((cur_start, cur_end))
             cur_start = start
         cur_end = end
-    if windows and cur_end - cur_start < min_chars:
-        windows[-1] = (windows[-1][0], cur_end)
-    else:
-        windows.append((cur_start, cur_end))
-    return windows
+    windows.append((cur_start, cur_end))
+    return _absorb_short(windows, min_chars, max_chars + min_chars)
+
+
+def _absorb_short(windows: list[tuple[int, int]], min_chars: int, limit: int) -> list[tuple[int, int]]:
+    """Merge each window shorter than ``min_chars`` into its shorter neighbour when the result
+    stays within ``limit`` characters (short windows give noisy scores)."""
+    out = list(windows)
+    i = 0
+    while i < len(out):
+        start, end = out[i]
+        if end - start >= min_chars or len(out) == 1:
+            i += 1
+            continue
+        options = []
+        if i > 0 and end - out[i - 1][0] <= limit:
+            options.append((out[i - 1][1] - out[i - 1][0], i - 1))
+        if i + 1 < len(out) and out[i + 1][1] - start <= limit:
+            options.append((out[i + 1][1] - out[i + 1][0], i + 1))
+        if not options:
+            i += 1
+            continue
+        _, j = min(options)
+        lo, hi = min(i, j), max(i, j)
+        out[lo : hi + 1] = [(out[lo][0], out[hi][1])]
+        i = lo
+    return out
 
 
 def segment_texts(

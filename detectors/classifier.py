@@ -1,0 +1,811 @@
+"""Calibrated "teacher vs human vs other LLM" text classifier (scikit-learn), with segment scoring.
+
+Model (:class:`TeacherClassifier`, a scikit-learn estimator):
+
+1. Stage 1 -- hashed word 1-2-grams and character n-grams (:class:`detectors.features.NgramHasher`,
+   sublinear TF, l2 per block) into a multinomial logistic model trained with SGD.
+2. Stage 2 -- a small ``HistGradientBoostingClassifier`` over the stage-1 log-probabilities and the
+   stylometric block (:func:`detectors.features.stylometric_matrix`). It is fitted on *out-of-fold*
+   stage-1 outputs (grouped folds), so it learns how far to trust the n-gram model, and it combines
+   the n-gram evidence with style (sentence rhythm, lists/headings, discourse markers ...). Its
+   log-loss training gives calibrated probabilities directly; the measured expected calibration
+   error is written to ``metrics.json``.
+
+Classes are ``"teacher"``, ``"human"`` and, when given, ``"other_llm"``. ``teacher_prob`` is
+P(teacher); ``llm_prob`` is P(teacher) + P(other_llm) ("looks like any LLM").
+
+:func:`train_model` trains on labelled records, measures error rates with prompt-grouped
+cross-validation (the same prompt never sits in train and test), chooses the operating thresholds
+(1% false-positive rate on human text), and writes ``model.skops``, ``metrics.json`` and
+``MODEL_CARD.md`` atomically. :func:`load_model` checks the skops file's types against an explicit
+allow-list and the feature version before anything is used.
+
+Long documents: :meth:`TeacherModel.score_documents` cuts every document into paragraph windows
+(:mod:`detectors.segments`), vectorises all windows of a batch in one transform, and gets each
+document's n-gram counts by summing its windows' counts, so the characters are hashed once.
+
+Empty and near-empty texts (fewer than ``MIN_WORDS`` words and fewer than ``MIN_CHARS``
+non-space characters) are not assessable: every score is
+0.0 ("no evidence"), so they are never flagged and never add to an estimated share.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+import io
+import json
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import sklearn
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import brier_score_loss, confusion_matrix, roc_auc_score
+from sklearn.model_selection import GroupKFold
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from detectors.features import FEATURE_VERSION, NgramHasher, check_texts, stylometric_matrix
+from detectors.segments import segment_spans
+from pipeline.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+__all__ = [
+    "MIN_SAMPLES_PER_CLASS",
+    "MIN_WORDS",
+    "MODEL_FILE",
+    "ModelLoadError",
+    "TeacherClassifier",
+    "TeacherModel",
+    "TrainingDataError",
+    "expected_calibration_error",
+    "load_model",
+    "train_model",
+]
+
+TEACHER, HUMAN, OTHER_LLM = "teacher", "human", "other_llm"
+MODEL_FILE = "model.skops"
+METRICS_FILE = "metrics.json"
+CARD_FILE = "MODEL_CARD.md"
+MIN_SAMPLES_PER_CLASS = 20
+MIN_WORDS = 3
+MIN_CHARS = 20
+TARGET_FPR = 0.01
+_STAGE1_EPS = 1e-6
+
+
+class TrainingDataError(ValueError):
+    """Training input is unusable (a class missing, too few samples, non-text values)."""
+
+
+class ModelLoadError(RuntimeError):
+    """A model directory cannot be loaded safely (pickle, unknown types, other feature version)."""
+
+
+# --- the estimator ---------------------------------------------------------------------------------
+
+
+def _default_groups(n: int) -> np.ndarray:
+    return np.arange(n).astype(str)
+
+
+class TeacherClassifier(ClassifierMixin, BaseEstimator):
+    """Two-stage text classifier: hashed n-gram SGD logistic model, stacked with style in HGB.
+
+    ``fit(texts, y, groups=None, sample_weight=None)``: ``groups`` (e.g. prompt ids) keep related
+    texts in the same internal fold when the out-of-fold stage-1 outputs for stage 2 are made.
+    """
+
+    def __init__(
+        self,
+        word_ngram_range: tuple[int, int] = (1, 2),
+        char_ngram_range: tuple[int, int] | None = (3, 5),
+        n_features: int = 2**20,
+        alpha: float = 1e-5,
+        sgd_max_iter: int = 30,
+        n_folds: int = 5,
+        hgb_max_iter: int = 200,
+        hgb_learning_rate: float = 0.05,
+        hgb_min_samples_leaf: int = 40,
+        hgb_l2_regularization: float = 1.0,
+        random_state: int = 0,
+    ) -> None:
+        self.word_ngram_range = word_ngram_range
+        self.char_ngram_range = char_ngram_range
+        self.n_features = n_features
+        self.alpha = alpha
+        self.sgd_max_iter = sgd_max_iter
+        self.n_folds = n_folds
+        self.hgb_max_iter = hgb_max_iter
+        self.hgb_learning_rate = hgb_learning_rate
+        self.hgb_min_samples_leaf = hgb_min_samples_leaf
+        self.hgb_l2_regularization = hgb_l2_regularization
+        self.random_state = random_state
+
+    # building blocks -------------------------------------------------------------------------------
+    def _new_hasher(self) -> NgramHasher:
+        return NgramHasher(
+            word_ngram_range=self.word_ngram_range,
+            char_ngram_range=self.char_ngram_range,
+            n_features_word=self.n_features,
+            n_features_char=self.n_features,
+        )
+
+    def _new_stage1(self) -> SGDClassifier:
+        return SGDClassifier(
+            loss="log_loss",
+            alpha=self.alpha,
+            max_iter=self.sgd_max_iter,
+            tol=1e-4,
+            random_state=self.random_state,
+        )
+
+    def _new_stage2(self) -> HistGradientBoostingClassifier:
+        return HistGradientBoostingClassifier(
+            max_iter=self.hgb_max_iter,
+            learning_rate=self.hgb_learning_rate,
+            max_leaf_nodes=15,
+            min_samples_leaf=self.hgb_min_samples_leaf,
+            l2_regularization=self.hgb_l2_regularization,
+            random_state=self.random_state,
+        )
+
+    @staticmethod
+    def _stage2_input(stage1_proba: np.ndarray, style: np.ndarray) -> np.ndarray:
+        return np.hstack([np.log(np.clip(stage1_proba, _STAGE1_EPS, 1.0)), style]).astype(np.float32)
+
+    def folds(self, y: np.ndarray, groups: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The grouped folds used for out-of-fold outputs (deterministic for ``random_state``)."""
+        n_groups = len(np.unique(groups))
+        splitter = GroupKFold(
+            n_splits=min(self.n_folds, n_groups), shuffle=True, random_state=self.random_state
+        )
+        return list(splitter.split(np.zeros(len(y)), y, groups))
+
+    # fit / predict ---------------------------------------------------------------------------------
+    def fit(
+        self,
+        texts: Sequence[str],
+        y: Sequence[str],
+        groups: Sequence[str] | None = None,
+        sample_weight: Sequence[float] | None = None,
+    ) -> TeacherClassifier:
+        self.fit_with_oof(texts, y, groups, sample_weight)
+        return self
+
+    def fit_with_oof(
+        self,
+        texts: Sequence[str],
+        y: Sequence[str],
+        groups: Sequence[str] | None = None,
+        sample_weight: Sequence[float] | None = None,
+        on_fold: Callable[[np.ndarray, np.ndarray, SGDClassifier], None] | None = None,
+    ) -> np.ndarray:
+        """Fit, and return the out-of-fold stage-2 input rows (stage-1 log-probabilities + style).
+
+        ``on_fold(train_idx, test_idx, stage1_model)`` is called for every internal fold, so a
+        caller can score extra material (e.g. the held-out documents' windows) with a stage-1 model
+        that never saw those documents.
+        """
+        texts = check_texts(texts)
+        y = np.asarray(y)
+        if len(texts) != len(y):
+            raise ValueError(f"{len(texts)} texts but {len(y)} labels")
+        groups = _default_groups(len(y)) if groups is None else np.asarray(groups).astype(str)
+        weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise ValueError("need at least two classes")
+        self.hasher_ = self._new_hasher().fit(texts)
+        features = self.hasher_.transform(texts)
+        style = stylometric_matrix(texts)
+        oof = np.zeros((len(y), len(self.classes_)))
+        for train_idx, test_idx in self.folds(y, groups):
+            stage1 = self._new_stage1()
+            stage1.fit(
+                features[train_idx], y[train_idx], sample_weight=None if weight is None else weight[train_idx]
+            )
+            oof[test_idx] = _aligned_proba(stage1, features[test_idx], self.classes_)
+            if on_fold is not None:
+                on_fold(train_idx, test_idx, stage1)
+        self.stage1_ = self._new_stage1().fit(features, y, sample_weight=weight)
+        stacked = self._stage2_input(oof, style)
+        with _one_thread():
+            # Unweighted on purpose: the stage-2 probabilities are calibrated on the training mix,
+            # and HGB with sample weights spends most of its time in weighted percentiles.
+            self.stage2_ = self._new_stage2().fit(stacked, y)
+        self.n_features_in_ = 1
+        return stacked
+
+    def predict_proba_features(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
+        """Class probabilities from precomputed n-gram features and style rows."""
+        check_is_fitted(self, "stage2_")
+        stage1 = _aligned_proba(self.stage1_, features, self.classes_)
+        with _one_thread():
+            return self.stage2_.predict_proba(self._stage2_input(stage1, style))
+
+    def predict_proba_stacked(self, stacked: np.ndarray) -> np.ndarray:
+        """Stage-2 probabilities for precomputed stage-2 input rows."""
+        with _one_thread():
+            return self.stage2_.predict_proba(stacked)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        texts = check_texts(texts)
+        check_is_fitted(self, "stage2_")
+        return self.predict_proba_features(self.hasher_.transform(texts), stylometric_matrix(texts))
+
+    def predict(self, texts: Sequence[str]) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(texts), axis=1)]
+
+
+def _one_thread() -> threadpool_limits:
+    """HistGradientBoosting's OpenMP threads slow it down by 5-10x on a busy machine (measured);
+    one thread is both predictable and, for these small dense blocks, fast enough."""
+    return threadpool_limits(limits=1, user_api="openmp")
+
+
+def _aligned_proba(model: SGDClassifier, features: sp.csr_matrix, classes: np.ndarray) -> np.ndarray:
+    """predict_proba with columns in ``classes`` order (a fold may lack a class)."""
+    proba = model.predict_proba(features)
+    if len(model.classes_) == len(classes) and np.array_equal(model.classes_, classes):
+        return proba
+    out = np.full((features.shape[0], len(classes)), _STAGE1_EPS)
+    for j, cls in enumerate(model.classes_):
+        out[:, int(np.searchsorted(classes, cls))] = proba[:, j]
+    return out
+
+
+# --- document scoring with paragraph windows -------------------------------------------------------
+
+
+def is_assessable(text: str) -> bool:
+    """At least ``MIN_WORDS`` whitespace-separated words, or ``MIN_CHARS`` non-space characters
+    (scripts written without spaces, e.g. Chinese)."""
+    if len(text.split(None, MIN_WORDS)) >= MIN_WORDS:
+        return True
+    return len("".join(text.split())) >= MIN_CHARS
+
+
+def _window_plan(texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """All windows of a batch: (window texts, owning doc index, window lengths, doc assessable)."""
+    windows: list[str] = []
+    owner: list[int] = []
+    assessable = np.zeros(len(texts), dtype=bool)
+    for i, text in enumerate(texts):
+        if not is_assessable(text):
+            continue
+        assessable[i] = True
+        for start, end in segment_spans(text):
+            windows.append(text[start:end])
+            owner.append(i)
+    lengths = np.fromiter((len(w) for w in windows), dtype=np.float64, count=len(windows))
+    return windows, np.asarray(owner, dtype=np.int64), lengths, assessable
+
+
+def score_texts(
+    classifier: TeacherClassifier, texts: Sequence[str], threshold: float, batch_size: int = 2048
+) -> dict[str, np.ndarray]:
+    """Whole-document and window scores for ``texts`` (see :meth:`TeacherModel.score_documents`)."""
+    texts = check_texts(texts)
+    n = len(texts)
+    out = {key: np.zeros(n, dtype=np.float32) for key in _SCORE_KEYS}
+    classes = list(classifier.classes_)
+    teacher_col = classes.index(TEACHER)
+    llm_cols = [classes.index(c) for c in (TEACHER, OTHER_LLM) if c in classes]
+    for lo in range(0, n, batch_size):
+        batch = texts[lo : lo + batch_size]
+        windows, owner, lengths, assessable = _window_plan(batch)
+        if not windows:
+            continue
+        docs = np.flatnonzero(assessable)
+        counts = classifier.hasher_.counts(windows)
+        n_windows_per_doc = np.bincount(owner, minlength=len(batch))
+        # Document counts = sum of its windows' counts (indicator matrix product).
+        indicator = sp.csr_matrix(
+            (np.ones(len(owner), dtype=np.float32), (owner, np.arange(len(owner)))),
+            shape=(len(batch), len(owner)),
+        )
+        doc_features = classifier.hasher_.weigh([indicator[docs] @ block for block in counts])
+        doc_proba = classifier.predict_proba_features(
+            doc_features, stylometric_matrix([batch[i] for i in docs])
+        )
+        # Windows of multi-window documents; a one-window document's window is the document.
+        multi = n_windows_per_doc[owner] > 1
+        window_teacher = np.empty(len(owner))
+        if multi.any():
+            rows = np.flatnonzero(multi)
+            window_features = classifier.hasher_.weigh([block[rows] for block in counts])
+            window_proba = classifier.predict_proba_features(
+                window_features, stylometric_matrix([windows[i] for i in rows])
+            )
+            window_teacher[rows] = window_proba[:, teacher_col]
+        doc_teacher = np.zeros(len(batch))
+        doc_teacher[docs] = doc_proba[:, teacher_col]
+        single = ~multi
+        window_teacher[single] = doc_teacher[owner[single]]
+        max_window = np.full(len(batch), -np.inf)
+        np.maximum.at(max_window, owner, window_teacher)
+        above = np.bincount(owner, weights=lengths * (window_teacher >= threshold), minlength=len(batch))
+        total = np.bincount(owner, weights=lengths, minlength=len(batch))
+        sl = slice(lo, lo + len(batch))
+        out["teacher_prob"][sl][docs] = doc_proba[:, teacher_col]
+        out["llm_prob"][sl][docs] = doc_proba[:, llm_cols].sum(axis=1)
+        out["teacher_prob_max_segment"][sl][docs] = max_window[docs]
+        out["teacher_fraction"][sl][docs] = above[docs] / np.maximum(total[docs], 1.0)
+    return out
+
+
+_SCORE_KEYS = ("teacher_prob", "teacher_prob_max_segment", "teacher_fraction", "llm_prob")
+
+
+@dataclass
+class TeacherModel:
+    """A trained classifier with its operating thresholds and measured metrics."""
+
+    classifier: TeacherClassifier
+    threshold: float
+    llm_threshold: float
+    segment_threshold: float
+    metrics: dict = field(default_factory=dict)
+    model_id: str = ""
+    feature_version: str = FEATURE_VERSION
+
+    def score_documents(self, texts: Sequence[str], batch_size: int = 2048) -> dict[str, np.ndarray]:
+        """Scores per document, float32 arrays keyed ``teacher_prob`` (whole document, P(teacher)),
+        ``teacher_prob_max_segment`` (highest window P(teacher)), ``teacher_fraction`` (share of the
+        document's window characters in windows with P(teacher) >= ``threshold``) and ``llm_prob``
+        (P(teacher) + P(other_llm)). Texts with fewer than ``MIN_WORDS`` words score 0.0 throughout.
+        """
+        return score_texts(self.classifier, texts, self.threshold, batch_size=batch_size)
+
+
+# --- metrics ---------------------------------------------------------------------------------------
+
+
+def expected_calibration_error(proba: np.ndarray, truth: np.ndarray, n_bins: int = 15) -> float:
+    """Expected calibration error of binary probabilities (equal-width bins, weighted by count)."""
+    proba = np.asarray(proba, dtype=np.float64)
+    truth = np.asarray(truth, dtype=np.float64)
+    bins = np.minimum((proba * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            total += mask.mean() * abs(proba[mask].mean() - truth[mask].mean())
+    return float(total)
+
+
+def _threshold_at_fpr(negative_scores: np.ndarray, fpr: float) -> float:
+    """Smallest threshold t with mean(negative >= t) <= fpr (scores >= t are flagged)."""
+    scores = np.sort(np.asarray(negative_scores, dtype=np.float64))
+    if scores.size == 0:
+        return 0.5
+    allowed = int(np.floor(fpr * scores.size))
+    # Flag only scores strictly above the (allowed+1)-th highest negative score.
+    cut = scores[scores.size - allowed - 1]
+    return float(np.nextafter(cut, np.inf))
+
+
+def _operating_point(pos: np.ndarray, neg: np.ndarray, threshold: float) -> dict:
+    return {
+        "threshold": float(threshold),
+        "tpr": float(np.mean(pos >= threshold)) if pos.size else None,
+        "fpr": float(np.mean(neg >= threshold)) if neg.size else None,
+    }
+
+
+def _tpr_at_fpr(pos: np.ndarray, neg: np.ndarray, fpr: float) -> float:
+    return float(np.mean(pos >= _threshold_at_fpr(neg, fpr)))
+
+
+def evaluate_scores(
+    labels: np.ndarray,
+    proba: np.ndarray,
+    classes: Sequence[str],
+    sources: Sequence[str],
+) -> dict:
+    """The metrics.json block for out-of-fold probabilities (columns in ``classes`` order)."""
+    classes = list(classes)
+    teacher = proba[:, classes.index(TEACHER)]
+    llm = proba[:, [classes.index(c) for c in (TEACHER, OTHER_LLM) if c in classes]].sum(axis=1)
+    is_teacher, is_human = labels == TEACHER, labels == HUMAN
+    is_other = labels == OTHER_LLM
+    th_mask = is_teacher | is_human
+    threshold = _threshold_at_fpr(teacher[is_human], TARGET_FPR)
+    llm_threshold = _threshold_at_fpr(llm[is_human], TARGET_FPR)
+    predicted = np.where(teacher >= threshold, TEACHER, np.where(llm >= llm_threshold, OTHER_LLM, HUMAN))
+    present = [c for c in (TEACHER, HUMAN, OTHER_LLM) if c in classes]
+    sources = np.asarray(sources)
+    per_source = []
+    for source in sorted(set(sources[is_human])):
+        mask = is_human & (sources == source)
+        per_source.append(
+            {"source": str(source), "n": int(mask.sum()), "fpr": float(np.mean(teacher[mask] >= threshold))}
+        )
+    per_source.sort(key=lambda row: (-row["fpr"], row["source"]))
+    metrics = {
+        "feature_version": FEATURE_VERSION,
+        "operating_point": _operating_point(teacher[is_teacher], teacher[is_human], threshold),
+        "llm_operating_point": _operating_point(llm[is_teacher | is_other], llm[is_human], llm_threshold),
+        "roc_auc": float(roc_auc_score(is_teacher[th_mask], teacher[th_mask])),
+        "tpr_at_fpr": {
+            "0.01": _tpr_at_fpr(teacher[is_teacher], teacher[is_human], 0.01),
+            "0.05": _tpr_at_fpr(teacher[is_teacher], teacher[is_human], 0.05),
+        },
+        "brier": float(brier_score_loss(is_teacher, teacher)),
+        "ece": expected_calibration_error(teacher, is_teacher),
+        "confusion_matrix": {
+            "labels": present,
+            "matrix": confusion_matrix(labels, predicted, labels=present).tolist(),
+            "rule": "teacher if teacher_prob >= threshold, else other_llm if llm_prob >= llm_threshold, "
+            "else human",
+        },
+        "per_source_fpr": per_source,
+    }
+    if is_other.any():
+        to_mask = is_teacher | is_other
+        metrics["roc_auc_teacher_vs_other_llm"] = float(roc_auc_score(is_teacher[to_mask], teacher[to_mask]))
+        metrics["roc_auc_llm_vs_human"] = float(roc_auc_score(~is_human, llm))
+        metrics["other_llm_flagged_as_teacher"] = float(np.mean(teacher[is_other] >= threshold))
+    return metrics
+
+
+# --- training --------------------------------------------------------------------------------------
+
+
+def _validate_records(records: object, label: str) -> list[dict]:
+    if records is None:
+        return []
+    if isinstance(records, str | bytes | dict):
+        raise TrainingDataError(f"{label}: expected a list of records (dicts with a 'text' field)")
+    out = list(records)
+    for i, record in enumerate(out):
+        if not isinstance(record, dict) or "text" not in record:
+            raise TrainingDataError(f"{label}[{i}]: expected a dict with a 'text' field")
+        if not isinstance(record["text"], str):
+            raise TrainingDataError(
+                f"{label}[{i}]: 'text' is {type(record['text']).__name__}, not a string "
+                "(is a non-text column selected as the text field?)"
+            )
+    return out
+
+
+def _source_family(source: object) -> str:
+    return str(source).split("/", 1)[0] if source else "unknown"
+
+
+def balanced_weights(labels: np.ndarray, sources: Sequence[str]) -> np.ndarray:
+    """Per-sample weights: each class has the same total weight, and inside a class each source
+    family (the part of ``source`` before the first ``/``) weighs ``sqrt(n)`` rather than ``n``,
+    so a large dataset counts more than a small one but cannot dominate."""
+    families = np.asarray([_source_family(s) for s in sources])
+    keys = np.char.add(np.char.add(labels.astype(str), "\x00"), families)
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    weight = 1.0 / np.sqrt(counts[inverse])
+    for cls in np.unique(labels):
+        mask = labels == cls
+        weight[mask] /= weight[mask].sum()
+    return weight * (len(labels) / weight.sum())
+
+
+def _embed(host: str, guest: str, share: float) -> str:
+    """``guest`` pasted into ``host`` at a paragraph break so it makes ~``share`` of the result."""
+    host_len = int(len(guest) * (1 - share) / share)
+    host = host[:host_len]
+    cut = host.rfind("\n\n", 0, len(host) // 2 + 1)
+    cut = cut if cut > 0 else len(host) // 2
+    return host[:cut].rstrip() + "\n\n" + guest.strip() + "\n\n" + host[cut:].lstrip()
+
+
+def train_model(
+    teacher: list[dict],
+    human: list[dict],
+    other_llm: list[dict] | None,
+    out_dir: str | Path,
+    random_state: int = 0,
+    classifier: TeacherClassifier | None = None,
+) -> dict:
+    """Train, cross-validate (prompt-grouped) and save a model; returns the metrics.
+
+    Records are dicts with ``"text"`` and optional ``"source"`` and ``"prompt_id"``. Records that
+    share a ``prompt_id`` stay in one fold; a record without one is its own group. Writes
+    ``model.skops``, ``metrics.json`` and ``MODEL_CARD.md`` into ``out_dir`` (each atomically).
+    """
+    started = time.perf_counter()
+    parts = {TEACHER: _validate_records(teacher, "teacher"), HUMAN: _validate_records(human, "human")}
+    other = _validate_records(other_llm, "other_llm")
+    if other_llm is not None and other:
+        parts[OTHER_LLM] = other
+    for cls, records in parts.items():
+        if len(records) < MIN_SAMPLES_PER_CLASS:
+            raise TrainingDataError(
+                f"class '{cls}' has {len(records)} samples; at least {MIN_SAMPLES_PER_CLASS} are needed"
+            )
+    records = [(cls, r) for cls, rs in parts.items() for r in rs]
+    texts = [r["text"] for _, r in records]
+    labels = np.asarray([cls for cls, _ in records])
+    sources = [str(r.get("source") or "unknown") for _, r in records]
+    groups = np.asarray(
+        [
+            f"p:{r['prompt_id']}" if r.get("prompt_id") is not None else f"r:{i}"
+            for i, (_, r) in enumerate(records)
+        ]
+    )
+    weight = balanced_weights(labels, sources)
+    clf = classifier if classifier is not None else TeacherClassifier(random_state=random_state)
+    clf.set_params(random_state=random_state)
+
+    # Held-out embedded pages: a teacher text pasted as ~25% of a human page, both from the
+    # fold's test part, scored with the fold's models (which saw neither text).
+    rng = np.random.default_rng(random_state)
+    human_idx = np.flatnonzero(labels == HUMAN)
+    teacher_idx = np.flatnonzero(labels == TEACHER)
+    fold_parts: list[tuple[np.ndarray, np.ndarray, list[str], np.ndarray, SGDClassifier]] = []
+
+    def on_fold(train_idx: np.ndarray, test_idx: np.ndarray, stage1: SGDClassifier) -> None:
+        test_human = np.intersect1d(test_idx, human_idx)
+        pages = [
+            _embed(texts[int(rng.choice(test_human))], texts[guest], 0.25)
+            if test_human.size
+            else texts[guest]
+            for guest in np.intersect1d(test_idx, teacher_idx)
+        ]
+        fold_parts.append((train_idx, test_idx, pages, test_human, stage1))
+
+    stacked = clf.fit_with_oof(texts, labels, groups, weight, on_fold=on_fold)
+    oof = np.zeros((len(labels), len(clf.classes_)))
+    fold_models = []
+    for train_idx, test_idx, _, _, stage1 in fold_parts:
+        fold_clf = copy.copy(clf)
+        fold_clf.stage1_ = stage1
+        with _one_thread():
+            fold_clf.stage2_ = clf._new_stage2().fit(stacked[train_idx], labels[train_idx])
+        oof[test_idx] = fold_clf.predict_proba_stacked(stacked[test_idx])
+        fold_models.append(fold_clf)
+    metrics = evaluate_scores(labels, oof, clf.classes_, sources)
+    threshold = metrics["operating_point"]["threshold"]
+    max_window_human = np.zeros(len(labels))
+    embedded: list[dict[str, np.ndarray]] = []
+    for fold_clf, (_, _, pages, test_human, _) in zip(fold_models, fold_parts, strict=True):
+        human_scores = score_texts(fold_clf, [texts[i] for i in test_human], threshold)
+        max_window_human[test_human] = human_scores["teacher_prob_max_segment"]
+        embedded.append(score_texts(fold_clf, pages, threshold))
+    n_folds = len(fold_parts)
+    fold_models.clear()
+    fold_parts.clear()
+    human_max = max_window_human[labels == HUMAN]
+    segment_threshold = _threshold_at_fpr(human_max, TARGET_FPR)
+    emb_max = np.concatenate([e["teacher_prob_max_segment"] for e in embedded])
+    emb_fraction = np.concatenate([e["teacher_fraction"] for e in embedded])
+    metrics["segment_operating_point"] = {
+        "threshold": segment_threshold,
+        "tpr": float(np.mean(emb_max >= segment_threshold)),
+        "fpr": float(np.mean(human_max >= segment_threshold)),
+        "embedded_pages": int(emb_max.size),
+        "embedded_flagged_by_teacher_fraction": float(np.mean(emb_fraction > 0)),
+        "human_flagged_by_teacher_fraction": float(np.mean(human_max >= threshold)),
+        "embedded_mean_teacher_fraction": float(emb_fraction.mean()) if emb_fraction.size else None,
+        "note": "threshold on teacher_prob_max_segment with 1% FPR on held-out human pages; tpr = share "
+        "of held-out human pages with a held-out teacher text pasted in as ~25% of the characters "
+        "that reach it; teacher_fraction > 0 means some window has teacher_prob >= the operating threshold",
+    }
+    metrics["n_train"] = {str(c): int(np.sum(labels == c)) for c in clf.classes_}
+    metrics["n_train_sources"] = {
+        str(c): dict(Counter(_source_family(s) for s, lab in zip(sources, labels, strict=True) if lab == c))
+        for c in clf.classes_
+    }
+    metrics["cv"] = {"scheme": "GroupKFold on prompt_id (no prompt_id: own group)", "n_folds": n_folds}
+    metrics["min_words"] = MIN_WORDS
+    metrics["train_seconds"] = round(time.perf_counter() - started, 1)
+    metrics["params"] = {k: _jsonable(v) for k, v in clf.get_params().items()}
+    metrics["versions"] = {"scikit-learn": sklearn.__version__, "python": platform.python_version()}
+    metrics["trained_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    model = TeacherModel(
+        classifier=clf,
+        threshold=threshold,
+        llm_threshold=metrics["llm_operating_point"]["threshold"],
+        segment_threshold=segment_threshold,
+        metrics=metrics,
+    )
+    save_model(model, out_dir)
+    return metrics
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --- persistence -----------------------------------------------------------------------------------
+
+# Every type a model file may contain besides skops' own defaults. Loading refuses anything else.
+TRUSTED_TYPES: frozenset[str] = frozenset(
+    {
+        "detectors.classifier.TeacherClassifier",
+        "detectors.features.NgramHasher",
+        "sklearn.linear_model._stochastic_gradient.SGDClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+        "sklearn._loss.loss.HalfMultinomialLoss",
+        "sklearn._loss.loss.HalfBinomialLoss",
+        "sklearn._loss.link.MultinomialLogit",
+        "sklearn._loss.link.LogitLink",
+        "sklearn._loss.link.Interval",
+        "sklearn._loss._loss.CyHalfMultinomialLoss",
+        "sklearn._loss._loss.CyHalfBinomialLoss",
+        "sklearn.linear_model._sgd_fast.Log",
+        "sklearn.linear_model._sgd_fast.CyHalfBinomialLoss",
+        "sklearn.utils._bunch.Bunch",
+        "collections.OrderedDict",
+        "builtins.float",
+        "builtins.int",
+        "builtins.tuple",
+        "numpy.float32",
+        "numpy.float64",
+        "numpy.int64",
+        "numpy.dtype",
+        "numpy.ndarray",
+        "numpy.random._generator.Generator",
+        "numpy.random.mtrand.RandomState",
+    }
+)
+
+
+def model_card(metrics: dict) -> str:
+    """MODEL_CARD.md text: training data, metrics, per-source false-positive rates, limits."""
+    op, llm_op, seg = (
+        metrics["operating_point"],
+        metrics["llm_operating_point"],
+        metrics["segment_operating_point"],
+    )
+    lines = [
+        "# Teacher-text classifier: model card",
+        "",
+        f"- model file: `{MODEL_FILE}` (skops), feature version `{metrics['feature_version']}`",
+        f"- trained: {metrics.get('trained_at', '?')}, scikit-learn {metrics['versions']['scikit-learn']}, "
+        f"{metrics.get('train_seconds', '?')} s",
+        "- model: hashed word 1-2-grams + character n-grams -> multinomial logistic model (SGD); its "
+        "out-of-fold log-probabilities + a stylometric block -> HistGradientBoosting (calibrated by "
+        "log-loss training). Training weighted so every class weighs the same and, inside a class, a "
+        "source family weighs sqrt(its size).",
+        "",
+        "## Training data",
+        "",
+        "| class | documents | source families |",
+        "|---|---:|---|",
+    ]
+    for cls, n in metrics["n_train"].items():
+        fams = ", ".join(f"{k} ({v})" for k, v in sorted(metrics["n_train_sources"][cls].items()))
+        lines.append(f"| {cls} | {n} | {fams} |")
+    lines += [
+        "",
+        f"## Metrics ({metrics['cv']['n_folds']}-fold cross-validation, {metrics['cv']['scheme']})",
+        "",
+        f"- teacher vs human ROC-AUC: {metrics['roc_auc']:.4f}",
+        f"- TPR at 1% / 5% FPR: {metrics['tpr_at_fpr']['0.01']:.3f} / {metrics['tpr_at_fpr']['0.05']:.3f}",
+        f"- operating threshold (1% FPR on human): teacher_prob >= {op['threshold']:.4f} "
+        f"(TPR {op['tpr']:.3f}, FPR {op['fpr']:.4f})",
+        f"- any-LLM threshold: llm_prob >= {llm_op['threshold']:.4f} (TPR {llm_op['tpr']:.3f}, "
+        f"FPR {llm_op['fpr']:.4f})",
+        f"- Brier score {metrics['brier']:.4f}, expected calibration error {metrics['ece']:.4f}",
+    ]
+    if "roc_auc_teacher_vs_other_llm" in metrics:
+        lines.append(
+            f"- teacher vs other LLMs ROC-AUC: {metrics['roc_auc_teacher_vs_other_llm']:.4f}; other-LLM "
+            f"texts flagged as teacher: {metrics['other_llm_flagged_as_teacher']:.3f}"
+        )
+    lines += [
+        f"- pasted-in teacher text (~25% of a human page): flagged by teacher_prob_max_segment >= "
+        f"{seg['threshold']:.4f} in {seg['tpr']:.3f} of pages (FPR on human pages {seg['fpr']:.4f})",
+        "",
+        "## False-positive rate per human source at the operating threshold",
+        "",
+        "| source | n | FPR |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {row['source']} | {row['n']} | {row['fpr']:.3f} |" for row in metrics["per_source_fpr"]]
+    lines += [
+        "",
+        "## Limits",
+        "",
+        "- Error rates are measured on the training sources. Unseen genres shift them: formal human "
+        "writing (encyclopaedic articles, Q&A answers, human answers to instructions, abstracts) is "
+        "flagged far more often than the 1% average; see the table above.",
+        "- Unseen teacher versions and other LLMs trained on the teacher's outputs can look alike; "
+        "teacher_prob separates styles, it does not prove provenance.",
+        f"- Texts with fewer than {MIN_WORDS} words get score 0.0 (not assessable). Short texts "
+        "(< ~300 characters) are less reliable than long ones.",
+        "- Probabilities are calibrated on the training mix of classes; a crawl with another mix "
+        "needs the estimator's correction (it uses the TPR/FPR above), not a plain average.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def save_model(model: TeacherModel, out_dir: str | Path) -> Path:
+    """Write model.skops, metrics.json and MODEL_CARD.md into ``out_dir`` (each atomically)."""
+    import skops.io as sio
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.classifier.feature_version_ = FEATURE_VERSION
+    payload = sio.dumps(model.classifier)
+    untrusted = set(sio.get_untrusted_types(data=payload))
+    unexpected = sorted(untrusted - TRUSTED_TYPES)
+    if unexpected:
+        raise RuntimeError(f"model contains types outside the load allow-list: {unexpected}")
+    atomic_write_bytes(out / MODEL_FILE, payload)
+    metrics = dict(model.metrics)
+    metrics["segment_threshold"] = model.segment_threshold
+    metrics["model_id"] = hashlib.sha256(payload).hexdigest()
+    atomic_write_json(out / METRICS_FILE, metrics)
+    atomic_write_text(out / CARD_FILE, model_card(metrics))
+    model.model_id = metrics["model_id"]
+    model.metrics = metrics
+    return out
+
+
+def load_model(model_dir: str | Path) -> TeacherModel:
+    """Load a model directory written by :func:`train_model`, refusing unsafe or stale files.
+
+    Raises :class:`ModelLoadError` for a missing file, a pickle (or anything that is not a skops
+    archive), a skops file holding types outside :data:`TRUSTED_TYPES`, or another feature version.
+    """
+    import zipfile
+
+    import skops.io as sio
+
+    root = Path(model_dir)
+    path = root / MODEL_FILE
+    if not path.is_file():
+        pickles = sorted(p.name for p in root.glob("*") if p.suffix in {".pkl", ".pickle", ".joblib"})
+        hint = f" (found {pickles}: pickle files are never loaded)" if pickles else ""
+        raise ModelLoadError(f"no {MODEL_FILE} in {root}{hint}")
+    payload = path.read_bytes()
+    if not zipfile.is_zipfile(io.BytesIO(payload)):
+        kind = "a pickle" if payload[:1] == b"\x80" else "not a skops archive"
+        raise ModelLoadError(
+            f"{path} is {kind}; refusing to load it (models are loaded from skops files only)"
+        )
+    untrusted = set(sio.get_untrusted_types(data=payload))
+    unexpected = sorted(untrusted - TRUSTED_TYPES)
+    if unexpected:
+        raise ModelLoadError(f"{path} contains types outside the allow-list, refusing to load: {unexpected}")
+    metrics_path = root / METRICS_FILE
+    try:
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {metrics_path}: {exc}") from exc
+    version = metrics.get("feature_version")
+    if version != FEATURE_VERSION:
+        raise ModelLoadError(
+            f"model in {root} was trained with feature version {version!r}, this code computes "
+            f"{FEATURE_VERSION!r}; retrain it with `distill-audit train`"
+        )
+    classifier = sio.loads(payload, trusted=sorted(untrusted))
+    if (
+        not isinstance(classifier, TeacherClassifier)
+        or getattr(classifier, "feature_version_", None) != version
+    ):
+        raise ModelLoadError(f"{path} does not hold a TeacherClassifier of feature version {FEATURE_VERSION}")
+    return TeacherModel(
+        classifier=classifier,
+        threshold=float(metrics["operating_point"]["threshold"]),
+        llm_threshold=float(metrics["llm_operating_point"]["threshold"]),
+        segment_threshold=float(metrics.get("segment_threshold", metrics["operating_point"]["threshold"])),
+        metrics=metrics,
+        model_id=hashlib.sha256(payload).hexdigest(),
+        feature_version=version,
+    )
