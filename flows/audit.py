@@ -40,6 +40,7 @@ from prefect.artifacts import (  # noqa: E402
     create_markdown_artifact,
     create_table_artifact,
 )
+from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 SUMMARY_ARTIFACT_KEY = "audit-summary"
 SOURCES_ARTIFACT_KEY = "audit-sources"
@@ -276,29 +277,29 @@ def _rejected_total(rejected: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-@task(name="build-index")
+@task(name="build-index", cache_policy=NO_CACHE, persist_result=False)
 def build_index_task(teacher: list[str], out: str) -> dict:
     return build_index(teacher, out)
 
 
-@task(name="train-classifier")
+@task(name="train-classifier", cache_policy=NO_CACHE, persist_result=False)
 def train_task(
     teacher: list[str], human: list[str], other_llm: list[str] | None, out: str, seed: int
 ) -> dict:
     return train(teacher, human, other_llm, out, random_state=seed)
 
 
-@task(name="detect")
+@task(name="detect", cache_policy=NO_CACHE, persist_result=False)
 def detect_task(corpus: str, out: str, model: str | None, index: str | None) -> dict:
     return detect_step(corpus, out, model, index)
 
 
-@task(name="report")
+@task(name="report", cache_policy=NO_CACHE, persist_result=False)
 def report_task(scores: str, out: str, baseline_scores: str | None, seed: int) -> dict:
     return report_step(scores, out, baseline_scores, seed)
 
 
-@task(name="publish-artifacts")
+@task(name="publish-artifacts", cache_policy=NO_CACHE, persist_result=False)
 def publish_artifacts(report: dict, manifest: dict | None, report_path: str) -> None:
     path = Path(report_path).resolve()
     create_markdown_artifact(
