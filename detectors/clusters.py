@@ -70,6 +70,98 @@ def _lsh_shape(params: MinHashParams) -> tuple[int, int]:
     return lsh.b, lsh.r
 
 
+class TemplateClusterer:
+    """Streaming form of :func:`cluster_documents`: :meth:`add` batches in corpus order, then :meth:`finish`.
+
+    Only signatures (on disk) and band keys (one file per band, on disk) are kept between
+    batches, so a corpus never has to be held in memory. Use it as a context manager; the
+    scratch directory under ``work_dir`` is removed on exit.
+    """
+
+    def __init__(self, params: MinHashParams, work_dir: Path) -> None:
+        self.params = params
+        self.work_dir = Path(work_dir)
+        self.n_documents = 0
+        self._scratch: Path | None = None
+        self._handles: list = []
+        self._signature_handle = None
+
+    def __enter__(self) -> TemplateClusterer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._scratch = Path(tempfile.mkdtemp(prefix="minhash-clusters-", dir=self.work_dir))
+        self._bands, self._rows = _lsh_shape(self.params)
+        self._band_paths = [self._scratch / f"band_{band:03d}.bin" for band in range(self._bands)]
+        self._handles = [path.open("wb") for path in self._band_paths]
+        self._signature_handle = (self._scratch / "signatures.u32").open("wb")
+
+    def add(self, texts: Sequence[str], prompts: Sequence[str | None] | None = None) -> None:
+        """Add the next documents (``prompts[i]``, when not blank, is the clustering text)."""
+        if prompts is not None and len(prompts) != len(texts):
+            raise ValueError("texts and prompts must have the same length")
+        if self._scratch is None:
+            self._open()
+        params = self.params
+        for start, stop in batch_bounds(texts, _CHUNK):
+            keys_text, is_prompt = [], np.zeros(stop - start, dtype=bool)
+            for i in range(start, stop):
+                prompt = prompts[i] if prompts is not None else None
+                if prompt is not None and prompt.strip():
+                    keys_text.append(prompt)
+                    is_prompt[i - start] = True
+                else:
+                    keys_text.append(texts[i] or "")
+            hashes, offsets = shingle_hashes(keys_text, params.shingle, params.ngram, short="whole")
+            has_shingles = np.diff(offsets) > 0
+            signatures = np.zeros((stop - start, params.num_perm), dtype=np.uint32)
+            if has_shingles.any():
+                signatures = np.asarray(
+                    signatures_from_hashes(hashes, offsets, params.num_perm, params.seed), dtype=np.uint32
+                )
+                keys = band_hashes(signatures[has_shingles], self._bands, self._rows, is_prompt[has_shingles])
+                record = np.empty(int(has_shingles.sum()), dtype=_RECORD)
+                record["doc"] = np.flatnonzero(has_shingles).astype(np.int64) + self.n_documents + start
+                for band, handle in enumerate(self._handles):
+                    record["key"] = keys[:, band]
+                    record.tofile(handle)
+            # rows without shingles are stored too (never compared: they have no band keys)
+            signatures.tofile(self._signature_handle)
+        self.n_documents += len(texts)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(cluster_id, cluster_size)`` int64 arrays for every document added, in order."""
+        n = self.n_documents
+        representative = np.arange(n, dtype=np.int64)
+        if self._scratch is not None and n:
+            for handle in self._handles:
+                handle.close()
+            self._signature_handle.close()
+            stored = np.memmap(
+                self._scratch / "signatures.u32", dtype=np.uint32, mode="r", shape=(n, self.params.num_perm)
+            )
+            for path in self._band_paths:
+                representative = _merge_band(path, representative, stored, self.params.cluster_threshold)
+                path.unlink()
+            del stored
+        self.close()
+        sizes = np.bincount(representative, minlength=n)
+        return representative, sizes[representative].astype(np.int64)
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.close()
+        if self._signature_handle is not None:
+            self._signature_handle.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
+
+
 def cluster_documents(
     doc_ids: Sequence[str],
     texts: Sequence[str],
@@ -82,55 +174,13 @@ def cluster_documents(
     ``prompts[i]``, when given and not blank, replaces ``texts[i]`` as the clustering text.
     Two documents are linked when they share an LSH bucket and their estimated Jaccard similarity
     reaches ``params.cluster_threshold``; clusters are the connected components of the links.
+    For a corpus too large to hold in memory, feed :class:`TemplateClusterer` batch by batch.
     """
-    n = len(texts)
-    if len(doc_ids) != n or (prompts is not None and len(prompts) != n):
+    if len(doc_ids) != len(texts) or (prompts is not None and len(prompts) != len(texts)):
         raise ValueError("doc_ids, texts and prompts must have the same length")
-    bands, rows = _lsh_shape(params)
-    Path(work_dir).mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="minhash-clusters-", dir=work_dir))
-    try:
-        stored = np.lib.format.open_memmap(
-            scratch / "signatures.npy", mode="w+", dtype=np.uint32, shape=(max(n, 1), params.num_perm)
-        )
-        paths = [scratch / f"band_{band:03d}.bin" for band in range(bands)]
-        handles = [path.open("wb") for path in paths]
-        try:
-            for start, stop in batch_bounds(texts, _CHUNK):
-                keys_text, is_prompt = [], np.zeros(stop - start, dtype=bool)
-                for i in range(start, stop):
-                    prompt = prompts[i] if prompts is not None else None
-                    if prompt is not None and prompt.strip():
-                        keys_text.append(prompt)
-                        is_prompt[i - start] = True
-                    else:
-                        keys_text.append(texts[i] or "")
-                hashes, offsets = shingle_hashes(keys_text, params.shingle, params.ngram, short="whole")
-                has_shingles = np.diff(offsets) > 0
-                if not has_shingles.any():
-                    continue
-                signatures = signatures_from_hashes(hashes, offsets, params.num_perm, params.seed)
-                stored[start:stop] = signatures
-                keys = band_hashes(signatures[has_shingles], bands, rows, is_prompt[has_shingles])
-                docs = np.flatnonzero(has_shingles).astype(np.int64) + start
-                record = np.empty(len(docs), dtype=_RECORD)
-                record["doc"] = docs
-                for band, handle in enumerate(handles):
-                    record["key"] = keys[:, band]
-                    record.tofile(handle)
-        finally:
-            for handle in handles:
-                handle.close()
-        stored.flush()
-        representative = np.arange(n, dtype=np.int64)
-        for path in paths:
-            representative = _merge_band(path, representative, stored, params.cluster_threshold)
-            path.unlink()
-        del stored
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    sizes = np.bincount(representative, minlength=n)
-    return representative, sizes[representative].astype(np.int64)
+    with TemplateClusterer(params, work_dir) as clusterer:
+        clusterer.add(texts, prompts)
+        return clusterer.finish()
 
 
 def _similar_enough(

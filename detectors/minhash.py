@@ -73,7 +73,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from datasketch import LeanMinHash, MinHashLSH
 
-from detectors.clusters import cluster_documents
+from detectors.clusters import TemplateClusterer, cluster_documents
 from detectors.shingles import (
     batch_bounds,
     permutations,
@@ -93,6 +93,7 @@ __all__ = [
     "MinHashParams",
     "MinHashScores",
     "ReferenceIndex",
+    "TemplateClusterer",
     "cluster_documents",
     "is_match",
     "minhash_signatures",

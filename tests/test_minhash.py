@@ -290,7 +290,14 @@ def test_cluster_documents_finds_planted_duplicates_and_templates(
     chunked_id, chunked_size = cluster_documents(ids, texts, prompts, MinHashParams(), tmp_path)
     np.testing.assert_array_equal(chunked_id, cluster_id)
     np.testing.assert_array_equal(chunked_size, cluster_size)
-    assert not any(tmp_path.rglob("band_*.bin")) and not any(tmp_path.rglob("*.npy"))  # scratch removed
+    # Streaming path (what the detect step uses): batches added one by one give the same clusters.
+    with clusters_module.TemplateClusterer(MinHashParams(), tmp_path) as clusterer:
+        for start in range(0, len(texts), 101):
+            clusterer.add(texts[start : start + 101], prompts[start : start + 101])
+        streamed_id, streamed_size = clusterer.finish()
+    np.testing.assert_array_equal(streamed_id, cluster_id)
+    np.testing.assert_array_equal(streamed_size, cluster_size)
+    assert not any(tmp_path.rglob("band_*.bin")) and not any(tmp_path.rglob("signatures*"))  # scratch removed
 
 
 def test_cluster_documents_groups_real_prompts(dev_openai, dev_other_llm, tmp_path):
