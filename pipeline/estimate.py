@@ -21,10 +21,11 @@ doing the same with mean probabilities instead of indicator rates is *probabilis
 (PACC). Classify-and-count (CC) is the raw flagged share, reported for comparison.
 
 Confidence intervals are a seeded parametric bootstrap that redraws the corpus counts
-(multinomial), the false-positive rates (Beta posteriors of the baseline counts, or a
-uniform spread over the plausible reference range when there is no baseline) and the
-true-positive rates (Beta posteriors of the placement counts mixed with random weights over
-placement kinds: the *spread of plausible TPRs*). Small groups get a Wilson interval pushed
+(multinomial), the false-positive rates (Dirichlet posteriors of the baseline counts, each
+domain/source cell partially pooled towards the whole baseline, or a uniform spread over the
+plausible reference range when there is no baseline) and the true-positive rates (posteriors
+of the placement counts mixed with random weights over placement kinds, times a log-normal
+transfer factor: the *spread of plausible TPRs*). Small groups get a Wilson interval pushed
 through the extreme error rates instead.
 """
 
@@ -68,6 +69,13 @@ SPLIT_TEACHER_KINDS = False
 #: the mix put all weight on the hardest kind (short snippets, ~1% TPR) and the upper end run
 #: to 100%; 4 keeps the mix near even while still spreading the TPR.
 KIND_MIX_CONCENTRATION = 4.0
+#: Bounds of the partial-pooling prior strength of baseline cells (see :func:`pooling_strength`).
+MAX_POOLING = 50.0
+#: Relative spread (log-normal sd) of the teacher TPRs in the bootstrap on top of their sampling
+#: error: the placement pool's mix of teacher models and prompts is not the crawl's (a dump
+#: of GPT-4 answers is caught more or less often than the held-out pool's answers).
+TPR_TRANSFER_SD = 0.15
+MIN_POOLING = 0.5
 
 
 def wilson_interval(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
@@ -206,7 +214,17 @@ class Placement:
 
 @dataclass
 class FalsePositiveModel:
-    """Human (negative) rates for one calibration cell: counts, or a reference spread."""
+    """Human (negative) rates for one calibration cell: counts, or a reference spread.
+
+    A baseline cell with a ``parent`` (the whole baseline) is *partially pooled*: its stratum
+    rates have the posterior ``Dirichlet(counts + prior_strength * parent rates)``, the parent
+    itself ``Dirichlet(counts + 1/2)`` (Jeffreys). A cell of 30 pages with no flag then says
+    "like the rest of the baseline", not "surely zero" (too narrow) nor "up to 10%" (a Jeffreys
+    prior per cell adds half a false positive per stratum to every small cell, which over
+    a hundred cells swamps a real excess of a few flags). ``prior_strength`` comes from the
+    spread of the flag rate between the baseline's cells (:func:`pooling_strength`): genres
+    that differ keep their own rates.
+    """
 
     label: str  # e.g. "baseline:domain=example.org", "references"
     counts: CellCounts | None = None  # baseline counts (Beta/Dirichlet posterior)
@@ -214,27 +232,56 @@ class FalsePositiveModel:
     rates_high: np.ndarray | None = None  # reference worst case per stratum (uniform spread from 0)
     char_rate: float = 0.0
     char_rate_high: float = 0.0
+    parent: FalsePositiveModel | None = None
+    prior_strength: float = 0.0
+
+    def _alpha(self) -> np.ndarray:
+        c = self.counts
+        return np.append(c.strata.astype(np.float64), max(c.n - c.strata.sum(), 0))
+
+    def posterior_mean(self) -> np.ndarray:
+        """Posterior mean of the stratum rates (plus the "none" rate, last)."""
+        alpha = self._alpha()
+        if self.parent is None:
+            alpha = alpha + 0.5
+        else:
+            alpha = alpha + self.prior_strength * self.parent.posterior_mean()
+        return alpha / alpha.sum()
 
     def point(self) -> tuple[np.ndarray, float, float, float]:
         """(stratum rates, teacher score mean, llm score mean, char rate)."""
         if self.counts is not None:
             c = self.counts
             n = max(c.n, 1)
-            return c.strata / n, c.teacher_score_sum / n, c.llm_score_sum / n, c.char_ratio()[0]
+            return (self.posterior_mean()[:N_STRATA], c.teacher_score_sum / n, c.llm_score_sum / n,
+                    c.char_ratio()[0])
         return self.rates, float("nan"), float("nan"), self.char_rate
 
-    def draw(self, rng: np.random.Generator, size: int,
-             cap: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    def draw_rates(self, rng: np.random.Generator, size: int, memo: dict[int, np.ndarray]) -> np.ndarray:
+        """Posterior draws ``(size, N_STRATA + 1)`` of the rates (the parent's drawn once per call)."""
+        key = id(self)
+        if key not in memo:
+            alpha = self._alpha()
+            if self.parent is None:
+                memo[key] = rng.dirichlet(alpha + 0.5, size=size)
+            else:
+                a = alpha[None, :] + self.prior_strength * self.parent.draw_rates(rng, size, memo)
+                g = rng.standard_gamma(np.maximum(a, 1e-9))
+                memo[key] = g / g.sum(axis=1, keepdims=True)
+        return memo[key]
+
+    def draw(self, rng: np.random.Generator, size: int, cap: np.ndarray | None = None,
+             memo: dict[int, np.ndarray] | None = None) -> tuple[np.ndarray, ...]:
         """Bootstrap draws of (stratum rates, teacher score mean, llm score mean, char rate).
 
         ``cap`` (the group's observed stratum rates) bounds a reference spread: human false
         positives cannot be more frequent than the flags observed, and an assumed FPR above
         the observed rate would make the correction "explain" the missing flags with positives.
+        ``memo`` shares the draws of a parent between the cells of one bootstrap.
         """
         if self.counts is not None:
             c = self.counts
-            alpha = np.append(c.strata.astype(np.float64), max(c.n - c.strata.sum(), 0)) + 0.5
-            rates = rng.dirichlet(alpha, size=size)[:, :N_STRATA]
+            rates = self.draw_rates(rng, size, {} if memo is None else memo)[:, :N_STRATA]
             n = max(c.n, 1)
             ts_mean, ls_mean = c.teacher_score_sum / n, c.llm_score_sum / n
             ts_sd = math.sqrt(max(c.teacher_score_sq / n - ts_mean**2, 0.0) / n)
@@ -249,6 +296,31 @@ class FalsePositiveModel:
         rates = u * high[None, :]
         nan = np.full(size, np.nan)
         return rates, nan, nan, u[:, 0] * self.char_rate_high
+
+
+def pooling_strength(flags: np.ndarray, sizes: np.ndarray, max_strength: float = MAX_POOLING) -> float:
+    """Beta-binomial prior strength ``a`` of the cells' flag rates, by the method of moments.
+
+    ``flags``/``sizes``: flagged and total baseline documents per cell (domain). The intra-cell
+    correlation ``rho = 1 / (a + 1)`` is estimated from the spread of the cells' flag rates around
+    the pooled rate; cells as alike as binomial noise allows give ``max_strength`` (pool them),
+    genres whose rates differ give a small ``a`` (each cell keeps its own rate).
+    """
+    flags, sizes = np.asarray(flags, dtype=np.float64), np.asarray(sizes, dtype=np.float64)
+    keep = sizes > 0
+    flags, sizes = flags[keep], sizes[keep]
+    total = sizes.sum()
+    if flags.size < 2 or total <= 0:
+        return max_strength
+    p = flags.sum() / total
+    if p <= 0 or p >= 1:
+        return max_strength
+    spread = float((sizes * (flags / sizes - p) ** 2).sum()) / (p * (1 - p))
+    denom = total - float((sizes**2).sum()) / total
+    rho = (spread - (flags.size - 1)) / denom if denom > 0 else 0.0
+    if rho <= 1.0 / (max_strength + 1):
+        return max_strength
+    return float(min(max(1.0 / min(rho, 1.0) - 1.0, MIN_POOLING), max_strength))
 
 
 def reference_fp_model(metrics: Mapping[str, Any]) -> FalsePositiveModel:
@@ -330,6 +402,10 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
                 alpha = np.append(counts, max(n - counts.sum(), 0)) + 0.5
                 rates.append(rng.dirichlet(alpha, size=size)[:, :N_STRATA])
         rates = np.stack(rates, axis=2)  # size x strata x kinds
+        if rng is not None and TPR_TRANSFER_SD > 0 and fam is families[0]:
+            scale = np.exp(rng.normal(0.0, TPR_TRANSFER_SD, size=(size, 1, 1)))
+            rates = rates * scale
+            rates = rates / np.maximum(rates.sum(axis=1, keepdims=True), 1.0)
         w = np.full((size, len(fam)), 1.0 / len(fam)) if rng is None else rng.dirichlet(
             np.full(len(fam), KIND_MIX_CONCENTRATION), size=size)
         if fam is families[0] and whole_weight > 0 and "whole" in fam:
@@ -507,8 +583,9 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, 
     phi_l = np.zeros(b)
     phi_c = np.zeros(b)
     q_obs = np.append(0.0, counts.strata[1:] / max(n - counts.strata[0], 1))
+    memo: dict[int, np.ndarray] = {}
     for (model, _), w in zip(fp_models, weights, strict=True):
-        r, ts, ls, c = model.draw(rng, b, cap=q_obs)
+        r, ts, ls, c = model.draw(rng, b, cap=q_obs, memo=memo)
         phi += w * r
         phi_t += w * ts
         phi_l += w * ls
@@ -649,7 +726,14 @@ class Calibrator:
         self.reference = reference_fp_model(metrics)
         self.domain_models: dict[str, FalsePositiveModel] = {}
         self.source_models: dict[str, FalsePositiveModel] = {}
+        self.pooled: FalsePositiveModel | None = None
+        self.pooling_strength = MAX_POOLING
         if baseline is not None and baseline.n:
+            self.pooled = FalsePositiveModel("baseline:all", counts=baseline.counts())
+            flagged = (baseline.strata >= 1).astype(np.int64)  # classifier outcomes, not copies
+            _, dom_inv = np.unique(baseline.domain.astype(str), return_inverse=True)
+            self.pooling_strength = pooling_strength(np.bincount(dom_inv, weights=flagged),
+                                                     np.bincount(dom_inv).astype(np.float64))
             for attr, store, level in ((baseline.domain, self.domain_models, "domain"),
                                        (baseline.source, self.source_models, "source")):
                 keys, inverse = np.unique(attr.astype(str), return_inverse=True)
@@ -657,7 +741,9 @@ class Calibrator:
                 for i, key in enumerate(keys):
                     if sizes[i] >= min_cell:
                         store[key] = FalsePositiveModel(f"baseline:{level}={key}",
-                                                        counts=baseline.counts(inverse == i))
+                                                        counts=baseline.counts(inverse == i),
+                                                        parent=self.pooled,
+                                                        prior_strength=self.pooling_strength)
 
     def cells(self, scores: ScoreArrays) -> list[FalsePositiveModel]:
         """The calibration model of every document (same order as ``scores``)."""

@@ -16,6 +16,7 @@ from pipeline.estimate import (
     Placement,
     doc_strata,
     estimate_group,
+    pooling_strength,
     reference_fp_model,
     wilson_interval,
 )
@@ -139,3 +140,33 @@ def test_bootstrap_is_seeded_and_methods_are_validated():
         assert 0.0 <= r.ci_low <= r.estimate <= r.ci_high <= 1.0
     with pytest.raises(ValueError, match="unknown estimation method"):
         estimate_group(counts, [(base, 1.0)], pl, method="magic")
+
+
+def test_many_small_baseline_cells_are_pooled_so_a_real_excess_stays_visible():
+    # 60 domains of 30 baseline pages with almost no false positives, and a crawl over those
+    # domains with 3% embedded teacher text: a Jeffreys prior per cell would add half a false
+    # positive per stratum to each cell and push the whole interval below the truth
+    rng = np.random.default_rng(19)
+    human = (0.0, 0.001, 0.001, 0.002)
+    base_counts, _ = simulate(rng, 1800, 0.0, human=human)
+    strata = np.where(rng.random(1800) < human[1], 1, -1).astype(np.int8)
+    zeros = np.zeros(1800)
+    pooled = FalsePositiveModel("baseline:all", counts=base_counts)
+    cells = [FalsePositiveModel(f"baseline:domain={i}", parent=pooled, prior_strength=50.0,
+                                counts=CellCounts.from_arrays(strata, zeros, zeros, zeros + 1000, zeros,
+                                                              np.arange(1800) // 30 == i))
+             for i in range(60)]
+    counts, _ = simulate(rng, 4000, 0.03, embedded=0.8, human=human)
+    res = estimate_group(counts, [(c, 1.0) for c in cells], placement(rng), n_boot=300, seed=5)["teacher"]
+    assert res.ci_low <= 0.03 <= res.ci_high
+    assert res.ci_low > 0.005
+
+
+def test_pooling_strength_pools_alike_cells_and_keeps_different_genres_apart():
+    sizes = np.full(40, 50.0)
+    alike = np.zeros(40)
+    alike[:3] = 1  # 3 false positives over 2,000 pages, as binomial noise spreads them
+    assert pooling_strength(alike, sizes, max_strength=50.0) == 50.0
+    differ = np.where(np.arange(40) < 20, 0.0, 10.0)  # half the sites at 0%, half at 20%
+    assert pooling_strength(differ, sizes, max_strength=50.0) < 15.0  # MoM: rho = 0.01 / 0.09
+    assert pooling_strength(np.zeros(5), np.full(5, 30.0)) > 0  # no flags at all: pool
