@@ -92,7 +92,11 @@ def _domain_of_host(host: str) -> str | None:
     if ext.domain and ext.suffix:
         return f"{ext.domain}.{ext.suffix}".lower()
     if ext.domain and not ext.suffix:
-        # IP addresses and single-label hosts (localhost) have no public suffix.
+        # No public suffix: IP addresses and single-label hosts (localhost) are their own
+        # domain; reserved or private TLDs (site.example, wiki.corp.internal) keep their last
+        # two labels, so distinct sites do not collapse into one "domain".
+        if ext.subdomain:
+            return f"{ext.subdomain.rsplit('.', 1)[-1]}.{ext.domain}".lower()
         return ext.domain.lower()
     return None
 

@@ -72,6 +72,11 @@ def no_network(monkeypatch):
         ("http://commoncrawl.org/", "commoncrawl.org"),
         ("http://user.github.io/page", "github.io"),  # public suffix list, ICANN section only
         ("http://127.0.0.1:8080/x", "127.0.0.1"),
+        ("http://localhost:4200/", "localhost"),
+        # reserved / private TLDs: the last two labels, so distinct sites stay distinct
+        ("https://www.millbrook-herald.example/2024/a", "millbrook-herald.example"),
+        ("https://qa-dump.example/q/1", "qa-dump.example"),
+        ("http://wiki.team.corp.internal/x", "corp.internal"),
         ("not a url", None),
         ("", None),
         (None, None),
