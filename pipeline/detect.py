@@ -439,12 +439,28 @@ def calibrate_placement(
             "llm_score_mean": float(np.nanmean(scores["llm_prob"].astype(np.float64))),
             # detected characters, as a share of the placed characters (capped at all of them)
             "char_recall": float(np.mean(np.minimum(tfrac / np.maximum(share_arr, 1e-9), 1.0))),
+            # the raw scores, so the estimator can re-count the strata at its own thresholds
+            "scores": {"teacher_prob": _rounded(scores["teacher_prob"]),
+                       "teacher_prob_max_segment": _rounded(scores["teacher_prob_max_segment"]),
+                       "llm_prob": _rounded(scores["llm_prob"]),
+                       "self_id": [bool(x) for x in self_id]},
         }
+    # held-out human pages: where the estimator may set lower thresholds without fitting them
+    # to the very baseline that then measures their false-positive rate
+    idx = rng.choice(len(host_texts), size=min(3 * n_per_kind, len(host_texts)), replace=False)
+    human = score_texts([host_texts[int(i)] for i in idx], model, None)
+    human_scores = {"teacher_prob": _rounded(human["teacher_prob"]),
+                    "teacher_prob_max_segment": _rounded(human["teacher_prob_max_segment"])}
     placement = Placement(kinds=kinds, teacher_kinds=[k for k in PLACEMENT_KINDS if k in kinds],
-                          source=f"placement: {len(teacher_texts)} held-out teacher texts, seed {seed}")
+                          source=f"placement: {len(teacher_texts)} held-out teacher texts, seed {seed}",
+                          human_scores=human_scores)
     if write:
         atomic_write_json(Path(model_dir) / PLACEMENT_FILE, placement.to_json())
     return placement
+
+
+def _rounded(values: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 5) for v in np.asarray(values, dtype=np.float64)]
 
 
 __all__ = [

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,9 @@ SPLIT_TEACHER_KINDS = False
 #: the mix put all weight on the hardest kind (short snippets, ~1% TPR) and the upper end run
 #: to 100%; 4 keeps the mix near even while still spreading the TPR.
 KIND_MIX_CONCENTRATION = 4.0
+#: With a baseline, the shares are counted where the baseline flags this share of its pages
+#: (per classifier score; see :func:`estimation_thresholds`). 0 counts at the decision thresholds.
+DEFAULT_ESTIMATION_FPR = 0.0
 #: Bounds of the partial-pooling prior strength of baseline cells (see :func:`pooling_strength`).
 MAX_POOLING = 50.0
 #: Relative spread (log-normal sd) of the teacher TPRs in the bootstrap on top of their sampling
@@ -189,14 +192,46 @@ class Placement:
     kinds: dict[str, dict[str, Any]]
     teacher_kinds: list[str]
     source: str = "placement"
+    #: classifier scores of held-out human pages (``teacher_prob``, ``teacher_prob_max_segment``)
+    human_scores: dict[str, list] | None = None
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Placement:
         return cls(kinds=dict(obj["kinds"]), teacher_kinds=list(obj["teacher_kinds"]),
-                   source=str(obj.get("source", "placement")))
+                   source=str(obj.get("source", "placement")), human_scores=obj.get("human_scores"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"kinds": self.kinds, "teacher_kinds": self.teacher_kinds, "source": self.source}
+        out = {"kinds": self.kinds, "teacher_kinds": self.teacher_kinds, "source": self.source}
+        if self.human_scores is not None:
+            out["human_scores"] = self.human_scores
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """:meth:`to_json` without the per-document scores (for reports)."""
+        kinds = {k: {f: v for f, v in st.items() if f != "scores"} for k, st in self.kinds.items()}
+        return {"kinds": kinds, "teacher_kinds": self.teacher_kinds, "source": self.source}
+
+    @property
+    def has_scores(self) -> bool:
+        return all("scores" in st for st in self.kinds.values()) and bool(self.kinds)
+
+    def at_thresholds(self, threshold: float, segment_threshold: float, llm_threshold: float) -> Placement:
+        """The same placements with the strata re-counted at other thresholds (needs the scores)."""
+        if not self.has_scores:
+            raise ValueError("this placement calibration holds no per-document scores")
+        kinds = {}
+        for name, st in self.kinds.items():
+            sc = st["scores"]
+            strata = doc_strata(np.array(sc["teacher_prob"], dtype=np.float64),
+                                np.array(sc["teacher_prob_max_segment"], dtype=np.float64),
+                                np.array(sc["llm_prob"], dtype=np.float64),
+                                np.zeros(len(sc["self_id"]), dtype=bool), np.array(sc["self_id"], dtype=bool),
+                                threshold, llm_threshold, segment_threshold)
+            counts = np.bincount(strata[strata >= 0].astype(np.int64), minlength=N_STRATA)[:N_STRATA]
+            kinds[name] = {**st, "strata": [int(c) for c in counts]}
+        return Placement(kinds=kinds, teacher_kinds=list(self.teacher_kinds),
+                         source=f"{self.source}; strata at the estimation thresholds",
+                         human_scores=self.human_scores)
 
     @classmethod
     def from_reference_metrics(cls, metrics: Mapping[str, Any]) -> Placement:
@@ -672,10 +707,19 @@ class ScoreArrays:
     teacher_score: np.ndarray
     llm_score: np.ndarray
     teacher_chars: np.ndarray
+    # the raw scores behind ``strata`` (to re-count them at other thresholds)
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
         return int(self.source.shape[0])
+
+    def at_thresholds(self, threshold: float, segment_threshold: float, llm_threshold: float) -> ScoreArrays:
+        """The same documents with the strata re-counted at other classifier thresholds."""
+        r = self.raw
+        strata = doc_strata(r["teacher_prob"], r["teacher_prob_max_segment"], r["llm_prob"], r["matched"],
+                            r["self_id"], threshold, llm_threshold, segment_threshold)
+        return replace(self, strata=strata)
 
     @classmethod
     def from_table(cls, table, rule: Mapping[str, Any]) -> ScoreArrays:
@@ -706,11 +750,42 @@ class ScoreArrays:
             domain=domain, n_chars=nc, strata=strata,
             teacher_score=np.fmax(tp, seg), llm_score=lp,
             teacher_chars=nc * np.nan_to_num(tf),
+            raw={"teacher_prob": tp, "teacher_prob_max_segment": seg, "llm_prob": lp, "matched": matched,
+                 "self_id": self_id},
         )
 
     def counts(self, mask: np.ndarray | None = None) -> CellCounts:
         return CellCounts.from_arrays(self.strata, self.teacher_score, self.llm_score, self.n_chars,
                                       self.teacher_chars, mask)
+
+
+def estimation_thresholds(placement: Placement, rule: Mapping[str, Any],
+                          fpr: float) -> dict[str, float] | None:
+    """Classifier thresholds for *estimation*: where held-out human pages score ``fpr`` above.
+
+    The decision thresholds (the model's 1%-FPR operating point on generic references) flag
+    very few human pages of a real crawl's genres, and so also very little embedded teacher
+    text. Counting at lower thresholds, whose false-positive rate the baseline then measures for
+    these very genres, raises the TPR on embedded and truncated answers several-fold and makes
+    it depend much less on the unknown placement mix. The thresholds are quantiles of the
+    placement calibration's held-out human pages, not of the baseline: a threshold fitted to
+    the baseline's own order statistics under-states its false-positive rate there. Never above
+    the decision thresholds; ``None`` when the rule has no classifier, the placement has no
+    human scores or ``fpr`` is 0.
+    """
+    thr, seg_thr = rule.get("teacher_threshold"), rule.get("segment_threshold", rule.get("teacher_threshold"))
+    if thr is None or seg_thr is None or fpr <= 0 or not placement.human_scores or not placement.has_scores:
+        return None
+    out = {"teacher_threshold": float(thr), "segment_threshold": float(seg_thr),
+           "llm_threshold": float(rule.get("llm_threshold") or math.inf)}
+    for key, col in (("teacher_threshold", "teacher_prob"),
+                     ("segment_threshold", "teacher_prob_max_segment")):
+        values = placement.human_scores.get(col, [])
+        x = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+        x = x[np.isfinite(x)]
+        if x.size:
+            out[key] = min(out[key], float(np.quantile(x, 1.0 - fpr)))
+    return out
 
 
 class Calibrator:

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from pipeline.detect import read_scores
 from pipeline.estimate import (
+    DEFAULT_ESTIMATION_FPR,
     DEFAULT_METHOD,
     METHODS,
     Calibrator,
@@ -27,6 +28,7 @@ from pipeline.estimate import (
     ScoreArrays,
     calibration_summary,
     estimate_group,
+    estimation_thresholds,
 )
 from pipeline.storage import atomic_write_json
 from pipeline.verdict import INCONCLUSIVE, PATTERN_NOTE, GroupRows, VerdictConfig, corpus_verdict, judge
@@ -85,7 +87,8 @@ def _group_rows(table: pa.Table, arrays: ScoreArrays) -> GroupRows:
 
 
 def _subset(rows: GroupRows, mask: np.ndarray) -> GroupRows:
-    return GroupRows(**{k: getattr(rows, k)[mask] for k in rows.__dataclass_fields__})
+    return GroupRows(**{k: None if getattr(rows, k) is None else getattr(rows, k)[mask]
+                        for k in rows.__dataclass_fields__})
 
 
 def _share_json(est: Mapping[str, Any], chars: Mapping[str, Any] | None, cal: dict[str, float]) -> dict:
@@ -122,9 +125,21 @@ def report_from_tables(
                  else Placement.from_reference_metrics(metrics))
     arrays = ScoreArrays.from_table(table, rule)
     base_arrays = ScoreArrays.from_table(baseline[0], rule) if baseline is not None else None
+    # the verdict's pattern signals look at documents flagged at the decision thresholds; the
+    # shares count at the (lower) estimation thresholds when a baseline calibrates them
+    rows = _group_rows(table, arrays)
+    est_fpr = float(config.get("estimation_fpr", DEFAULT_ESTIMATION_FPR))
+    est_thresholds = None
+    if base_arrays is not None and base_arrays.n:
+        est_thresholds = estimation_thresholds(placement, rule, est_fpr)
+    if est_thresholds is not None:
+        thr = (est_thresholds["teacher_threshold"], est_thresholds["segment_threshold"],
+               est_thresholds["llm_threshold"])
+        arrays, base_arrays, placement = (arrays.at_thresholds(*thr), base_arrays.at_thresholds(*thr),
+                                          placement.at_thresholds(*thr))
+        rows.est_flagged = (arrays.strata >= 0) & (arrays.strata <= 2)
     calibrator = Calibrator(metrics, base_arrays)
     cells = calibrator.cells(arrays)
-    rows = _group_rows(table, arrays)
     calibrated = base_arrays is not None and base_arrays.n > 0
 
     def group(mask: np.ndarray, seed_offset: int, use_domains: bool) -> dict[str, Any]:
@@ -189,11 +204,14 @@ def report_from_tables(
             "false_positive": "baseline per domain, then per source, then references" if calibrated
             else "references (model metrics): no baseline given",
             "true_positive": placement.source,
+            "estimation_thresholds": est_thresholds,
+            "estimation_fpr": est_fpr if est_thresholds is not None else None,
             "overall": overall["teacher_share"]["calibration"],
         },
         "notes": notes,
         "detectors": {"model": _model_summary(model), "index": info.get("index"),
-                      "placement": info.get("placement"), "flag_rule": rule,
+                      "placement": Placement.from_json(info["placement"]).summary()
+                      if info.get("placement") else None, "flag_rule": rule,
                       "versions": info.get("versions")},
     }
 
@@ -213,8 +231,11 @@ def build_report(
 ) -> dict[str, Any]:
     """Write ``out_dir/report.json`` for the scores at ``scores_dir`` and return it.
 
-    ``config`` may hold ``method`` ("cc", "acc", "pacc"), ``n_boot``, ``top_domains`` and
-    ``verdict`` (a mapping of :class:`pipeline.verdict.VerdictConfig` fields).
+    ``config`` may hold ``method`` ("cc", "acc", "pacc"), ``n_boot``, ``top_domains``,
+    ``estimation_fpr`` (with a baseline: count the shares at classifier thresholds that held-out
+    human pages exceed this often, see :func:`pipeline.estimate.estimation_thresholds`; default
+    0, the decision thresholds) and ``verdict`` (a mapping of
+    :class:`pipeline.verdict.VerdictConfig` fields).
     """
     table, info = read_scores(scores_dir)
     baseline = read_scores(baseline_scores_dir) if baseline_scores_dir is not None else None

@@ -94,6 +94,8 @@ class GroupRows:
     teacher_fraction: np.ndarray
     crawl_day: np.ndarray  # float days since epoch, NaN when unknown
     domain: np.ndarray
+    # flagged at the estimation thresholds (the enrichment test's count); None: same as ``flagged``
+    est_flagged: np.ndarray | None = None
 
 
 def _ev(signal: str, value: float | None, threshold: float | None, points_to: str, note: str = "") -> dict:
@@ -123,7 +125,7 @@ def judge(
         evidence.append(_ev("documents", n, config.min_documents, INCONCLUSIVE))
         return {"label": INCONCLUSIVE, "score": 0.0, "evidence": evidence,
                 "reason": f"only {n} documents (fewer than {config.min_documents}): too few to judge"}
-    k = int(rows.flagged.sum())
+    k = int((rows.flagged if rows.est_flagged is None else rows.est_flagged).sum())
     ci_low, ci_high = share.get("ci_low") or 0.0, share.get("ci_high")
     ci_high = 1.0 if ci_high is None else ci_high
     p0 = min(max(expected_flag_rate, 1e-6), 1 - 1e-6)
@@ -159,7 +161,7 @@ def judge(
 
     vote("teacher_share", est, config.deliberate_min_share, est >= config.deliberate_min_share,
          "corrected share of documents")
-    if k >= config.min_flagged_for_pattern:
+    if int(rows.flagged.sum()) >= config.min_flagged_for_pattern:
         f = rows.flagged
         structured = float(rows.structured[f].mean())
         vote("structured_share", structured, config.structured_min_share,

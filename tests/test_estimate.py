@@ -16,6 +16,7 @@ from pipeline.estimate import (
     Placement,
     doc_strata,
     estimate_group,
+    estimation_thresholds,
     pooling_strength,
     reference_fp_model,
     wilson_interval,
@@ -170,3 +171,26 @@ def test_pooling_strength_pools_alike_cells_and_keeps_different_genres_apart():
     differ = np.where(np.arange(40) < 20, 0.0, 10.0)  # half the sites at 0%, half at 20%
     assert pooling_strength(differ, sizes, max_strength=50.0) < 15.0  # MoM: rho = 0.01 / 0.09
     assert pooling_strength(np.zeros(5), np.full(5, 30.0)) > 0  # no flags at all: pool
+
+
+def test_estimation_thresholds_come_from_held_out_human_pages_and_recount_the_placement():
+    rng = np.random.default_rng(23)
+    human = {"teacher_prob": rng.beta(1, 8, 1000).round(5).tolist(),
+             "teacher_prob_max_segment": rng.beta(1, 6, 1000).round(5).tolist()}
+    embedded = {"teacher_prob": rng.beta(2, 6, 300).tolist(),
+                "teacher_prob_max_segment": rng.beta(6, 2, 300).tolist(),
+                "llm_prob": rng.beta(2, 2, 300).tolist(), "self_id": [False] * 300}
+    pl = Placement(kinds={"embedded": {"n": 300, "strata": [0, 0, 3, 0], "teacher_score_mean": 0.5,
+                                       "llm_score_mean": 0.5, "char_recall": 0.1, "scores": embedded}},
+                   teacher_kinds=["embedded"], human_scores=human)
+    rule = {"teacher_threshold": 0.99, "segment_threshold": 0.995, "llm_threshold": 0.99}
+    thr = estimation_thresholds(pl, rule, 0.01)
+    # 1% of the held-out human pages score above each threshold, which stays below the decision one
+    for key, col in (("teacher_threshold", "teacher_prob"),
+                     ("segment_threshold", "teacher_prob_max_segment")):
+        assert thr[key] < rule[key]
+        assert abs(np.mean(np.array(human[col]) >= thr[key]) - 0.01) < 0.003
+    low = pl.at_thresholds(thr["teacher_threshold"], thr["segment_threshold"], thr["llm_threshold"])
+    assert sum(low.kinds["embedded"]["strata"][1:3]) > 30  # many more embedded answers counted
+    assert estimation_thresholds(pl, rule, 0.0) is None
+    assert estimation_thresholds(Placement(kinds=pl.kinds, teacher_kinds=["embedded"]), rule, 0.01) is None

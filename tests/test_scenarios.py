@@ -128,6 +128,16 @@ def test_clean_corpora_are_never_called_contaminated(universe, detectors_dirs, t
         assert report["verdict"]["label"] in ("clean", "inconclusive"), report["verdict"]
         assert set(_labels(report).values()) <= {"clean", "inconclusive"}
         assert report["teacher_share"]["ci_low"] <= sc.truth["teacher_share"] + 1e-9
+    # the opt-in lower estimation thresholds are recorded in the report. They are NOT safe here
+    # (docs/verdict.md): with this small model the crawl's other-LLM pages pass them and the
+    # crawl came out "incidental", which is why they are off by default
+    low = build_report(tmp_path / f"{name}-0-scores", tmp_path / f"{name}-0-r3",
+                       baseline_scores_dir=tmp_path / f"{name}-0-bscores",
+                       config={"n_boot": 100, "estimation_fpr": 0.01}, seed=0)
+    assert low["calibration"]["estimation_fpr"] == 0.01
+    assert low["calibration"]["estimation_thresholds"]["segment_threshold"] < \
+        with_base["detectors"]["flag_rule"]["segment_threshold"]
+    assert with_base["calibration"]["estimation_thresholds"] is None
     # the same-site baseline can only sharpen the crawl's interval (its FPR is measured, not bounded)
     crawl = {r: next(s for s in rep["sources"] if s["source"] == CRAWL_SOURCE)["teacher_share"]
              for r, rep in (("with", with_base), ("without", without))}
