@@ -73,7 +73,8 @@ def prepare_detectors(out: Path, human, teacher, other, log=print) -> tuple[Path
     t0 = time.perf_counter()
     hosts = [r["text"] for r in hp["placement"] if len(r["text"]) > 200]
     calibrate_placement(model_dir, [r["text"] for r in tp["placement"]], hosts,
-                        [r["text"] for r in op["placement"]], n_per_kind=300, seed=0)
+                        [r["text"] for r in op["placement"]], n_per_kind=300, seed=0,
+                        teacher_prompts=[r.get("prompt") for r in tp["placement"]])
     log(f"placement calibration in {time.perf_counter() - t0:.0f} s")
     return model_dir, index_dir
 

@@ -332,6 +332,7 @@ def read_scores(scores_dir: str | Path) -> tuple[pa.Table, dict[str, Any]]:
 # teacher text placed as in crawls, and the placement calibration
 
 PLACEMENT_KINDS = ("whole", "embedded", "truncated", "short")
+_PROMPT_RESPONSE_TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n{answer}"
 _SENTENCE_END = re.compile(r"(?<=[.!?\u3002\uff01\uff1f])\s+|\n+")
 
 
@@ -394,6 +395,7 @@ def calibrate_placement(
     n_per_kind: int = 300,
     seed: int = 0,
     write: bool = True,
+    teacher_prompts: Sequence[str | None] = (),
 ) -> Placement:
     """Measure the detector outcomes on held-out teacher text placed as in crawls.
 
@@ -401,6 +403,9 @@ def calibrate_placement(
     ``host_texts`` are human pages. For every kind in :data:`PLACEMENT_KINDS` (and for other
     LLMs' text, whole and embedded) ``n_per_kind`` documents are built and scored; the stratum
     counts, mean scores and the share of the placed characters the detector marks are kept.
+    ``teacher_prompts`` (parallel to ``teacher_texts``, None where unknown) adds the kind
+    ``prompt_response``: answers that have a prompt, laid out as an instruction-format
+    document, as dumps hold them (scored on the response, as :func:`detect` does).
     With ``write`` the result goes to ``MODEL_DIR/placement.json`` (atomically), where
     :func:`detect` picks it up.
     """
@@ -410,6 +415,14 @@ def calibrate_placement(
     rng = np.random.default_rng(seed)
     kinds: dict[str, dict[str, Any]] = {}
     plans = [(k, teacher_texts) for k in PLACEMENT_KINDS]
+    answers = {}  # prompt/response document -> the answer's share of its characters
+    for t, p in zip(teacher_texts, teacher_prompts, strict=False):
+        if p:
+            doc = _PROMPT_RESPONSE_TEMPLATE.format(prompt=p, answer=t)
+            answers[doc] = len(t) / max(len(doc), 1)
+    prompted = list(answers)
+    if prompted:
+        plans.append(("prompt_response", prompted))
     if other_llm_texts:
         plans += [("other_llm_whole", other_llm_texts), ("other_llm_embedded", other_llm_texts)]
     for kind, pool in plans:
@@ -419,8 +432,10 @@ def calibrate_placement(
         docs, shares = [], []
         for i in idx:
             hosts = [host_texts[j] for j in rng.choice(len(host_texts), size=4, replace=False)]
-            base_kind = kind.removeprefix("other_llm_")
+            base_kind = "whole" if kind == "prompt_response" else kind.removeprefix("other_llm_")
             doc, share = place_text(base_kind, pool[int(i)], hosts, rng)
+            if kind == "prompt_response":
+                share = answers[doc]
             docs.append(doc)
             shares.append(share)
         scores = score_texts(docs, model, None)
@@ -451,7 +466,8 @@ def calibrate_placement(
     human = score_texts([host_texts[int(i)] for i in idx], model, None)
     human_scores = {"teacher_prob": _rounded(human["teacher_prob"]),
                     "teacher_prob_max_segment": _rounded(human["teacher_prob_max_segment"])}
-    placement = Placement(kinds=kinds, teacher_kinds=[k for k in PLACEMENT_KINDS if k in kinds],
+    teacher_kinds = [k for k in (*PLACEMENT_KINDS, "prompt_response") if k in kinds]
+    placement = Placement(kinds=kinds, teacher_kinds=teacher_kinds,
                           source=f"placement: {len(teacher_texts)} held-out teacher texts, seed {seed}",
                           human_scores=human_scores)
     if write:

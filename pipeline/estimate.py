@@ -59,7 +59,11 @@ MAX_REFERENCE_FPR = 0.6
 REFERENCE_FPR_FLOOR = 0.5
 #: Teacher placement kinds that the ACC keeps apart (whole-document vs embedded outcomes differ
 #: by stratum, so the corpus's own mix of the two is estimated rather than assumed).
-WHOLE_KINDS = ("whole", "truncated")
+#: Teacher answers to instruction prompts laid out as prompt/response (a dump's documents). Their
+#: TPR is that of instruction-data answers, not of the general pool; this kind only takes the
+#: weight of a group's prompt/response documents, never of pages.
+PROMPT_RESPONSE_KIND = "prompt_response"
+WHOLE_KINDS = ("whole", "truncated", PROMPT_RESPONSE_KIND)
 EMBEDDED_KINDS = ("embedded", "short")
 #: Off by default: with a strict segment threshold the embedded kinds barely reach the segment
 #: stratum, the two columns become nearly collinear and the solution unstable (measured on the
@@ -387,6 +391,7 @@ class ShareEstimate:
     calibration: str
     interval: str  # "bootstrap" or "wilson"
     n: int
+    draws: np.ndarray | None = field(default=None, repr=False)  # bootstrap replicates, if any
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -441,24 +446,38 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
             scale = np.exp(rng.normal(0.0, TPR_TRANSFER_SD, size=(size, 1, 1)))
             rates = rates * scale
             rates = rates / np.maximum(rates.sum(axis=1, keepdims=True), 1.0)
-        w = np.full((size, len(fam)), 1.0 / len(fam)) if rng is None else rng.dirichlet(
-            np.full(len(fam), KIND_MIX_CONCENTRATION), size=size)
-        if fam is families[0] and whole_weight > 0 and "whole" in fam:
-            w = (1 - whole_weight) * w
-            w[:, fam.index("whole")] += whole_weight
+        w = _kind_weights(fam, rng, size, whole_weight if fam is families[0] else 0.0)
         mats.append(np.einsum("bsk,bk->bs", rates, w))
         ts = np.array([float(placement.kinds[k].get("teacher_score_mean", np.nan)) for k in fam])
         ls = np.array([float(placement.kinds[k].get("llm_score_mean", np.nan)) for k in fam])
         tss.append(w @ ts)
         lss.append(w @ ls)
     cr = np.array([float(placement.kinds[k].get("char_recall", np.nan)) for k in teacher])
-    wc = np.full((size, len(teacher)), 1.0 / len(teacher)) if rng is None else rng.dirichlet(
-        np.full(len(teacher), KIND_MIX_CONCENTRATION), size=size)
-    if whole_weight > 0 and "whole" in teacher:
-        wc = (1 - whole_weight) * wc
-        wc[:, teacher.index("whole")] += whole_weight
-    recall = wc @ cr
+    recall = _kind_weights(teacher, rng, size, whole_weight) @ cr
     return np.stack(mats, axis=2), np.stack(tss, axis=1), np.stack(lss, axis=1), recall, n_teacher
+
+
+def _kind_weights(kinds: Sequence[str], rng: np.random.Generator | None, size: int,
+                  whole_weight: float) -> np.ndarray:
+    """Mixing weights ``(size, len(kinds))`` of placement kinds.
+
+    The kinds other than :data:`PROMPT_RESPONSE_KIND` are mixed equally (``rng`` None) or with
+    Dirichlet(:data:`KIND_MIX_CONCENTRATION`) weights; ``whole_weight`` (the share of
+    prompt/response documents) then goes to the prompt/response kind when measured, else to
+    ``whole``.
+    """
+    general = [i for i, k in enumerate(kinds) if k != PROMPT_RESPONSE_KIND]
+    w = np.zeros((size, len(kinds)))
+    if general:
+        w[:, general] = (np.full((size, len(general)), 1.0 / len(general)) if rng is None
+                         else rng.dirichlet(np.full(len(general), KIND_MIX_CONCENTRATION), size=size))
+    target = (PROMPT_RESPONSE_KIND if PROMPT_RESPONSE_KIND in kinds
+              else "whole" if "whole" in kinds else None)
+    if target is not None and (whole_weight > 0 or not general):
+        ww = 1.0 if not general else whole_weight
+        w = (1 - ww) * w
+        w[:, list(kinds).index(target)] += ww
+    return w
 
 
 def _solve(q: np.ndarray, phi: np.ndarray, mat: np.ndarray) -> np.ndarray:
@@ -566,12 +585,13 @@ def estimate_group(
         char_point = char_cc
 
     # ---- intervals --------------------------------------------------------------------
+    draws = (None, None, None)
     if n < WILSON_BELOW:
         teacher_ci, llm_ci, char_ci = _wilson_cis(counts, fp_models, placement, weights)
         interval = "wilson"
     else:
-        teacher_ci, llm_ci, char_ci = _bootstrap_cis(counts, fp_models, placement, weights, used,
-                                                      n_boot, seed, whole_weight)
+        (teacher_ci, llm_ci, char_ci), draws = _bootstrap_cis(counts, fp_models, placement, weights, used,
+                                                               n_boot, seed, whole_weight)
         interval = "bootstrap"
     ref_weight = float(sum(w for (m, _), w in zip(fp_models, weights, strict=True) if m.counts is None))
     if ref_weight > 0 and used != "cc":
@@ -589,15 +609,48 @@ def estimate_group(
         est = _clip01(point[used][idx])
         return ShareEstimate(est, min(ci[0], est), max(ci[1], est), used,
                              cc_teacher if idx == 0 else cc_llm,
-                             {k: _clip01(v[idx]) for k, v in point.items()}, label, interval, n)
+                             {k: _clip01(v[idx]) for k, v in point.items()}, label, interval, n, draws[idx])
 
     char_est = _clip01(char_point)
     return {
         "teacher": share(0, teacher_ci),
         "llm": share(1, llm_ci),
         "teacher_chars": ShareEstimate(char_est, min(char_ci[0], char_est), max(char_ci[1], char_est),
-                                       used, _clip01(char_cc), {}, label, interval, n),
+                                       used, _clip01(char_cc), {}, label, interval, n, draws[2]),
     }
+
+
+def combine_estimates(parts: Sequence[tuple[Mapping[str, ShareEstimate], float, float]]
+                      ) -> dict[str, ShareEstimate] | None:
+    """The estimates of a group from those of disjoint parts: (estimates, documents, characters).
+
+    Shares are averaged with the parts' document (characters: character) weights, and so are
+    their bootstrap replicates, whose percentiles give the interval, widened to at least the
+    weighted average of the parts' intervals. ``None`` when a part has no bootstrap replicates
+    (a Wilson interval).
+    """
+    out: dict[str, ShareEstimate] = {}
+    for key in ("teacher", "llm", "teacher_chars"):
+        ests = [p[key] for p, _, _ in parts]
+        if any(e.draws is None for e in ests):
+            return None
+        w = np.array([chars if key == "teacher_chars" else n for _, n, chars in parts], dtype=np.float64)
+        w = w / max(w.sum(), 1e-12)
+        est = float(sum(wi * e.estimate for wi, e in zip(w, ests, strict=True)))
+        draws = sum(wi * e.draws for wi, e in zip(w, ests, strict=True))
+        lo, hi = _pct(draws)
+        # the parts share unknowns that independent bootstraps treat as independent (the genres'
+        # false-positive rates, the TPR transfer), so the interval is at least the weighted
+        # interval of the parts (as if those errors moved together)
+        lo = min(lo, float(sum(wi * e.ci_low for wi, e in zip(w, ests, strict=True))))
+        hi = max(hi, float(sum(wi * e.ci_high for wi, e in zip(w, ests, strict=True))))
+        by_method = {k: float(sum(wi * e.by_method.get(k, math.nan) for wi, e in zip(w, ests, strict=True)))
+                     for k in ests[0].by_method}
+        out[key] = ShareEstimate(est, min(lo, est), max(hi, est), ests[0].method,
+                                 float(sum(wi * e.flagged_share for wi, e in zip(w, ests, strict=True))),
+                                 by_method, ests[0].calibration, "bootstrap",
+                                 int(sum(e.n for e in ests)), draws)
+    return out
 
 
 def _clip01(x: float) -> float:
@@ -651,7 +704,7 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, 
         xc = rng.normal(x_char, x_sd)
         excess = xc - phi_c[i]
         c_out[i] = mc + (1 - mc) * _clip01(excess / max(recall[i] - phi_c[i], 1e-6))
-    return _pct(t_out), _pct(l_out), _pct(c_out)
+    return (_pct(t_out), _pct(l_out), _pct(c_out)), (t_out, l_out, c_out)
 
 
 def _pct(x: np.ndarray) -> tuple[float, float]:

@@ -23,10 +23,12 @@ from pipeline.estimate import (
     DEFAULT_ESTIMATION_FPR,
     DEFAULT_METHOD,
     METHODS,
+    WILSON_BELOW,
     Calibrator,
     Placement,
     ScoreArrays,
     calibration_summary,
+    combine_estimates,
     estimate_group,
     estimation_thresholds,
 )
@@ -145,9 +147,23 @@ def report_from_tables(
     def group(mask: np.ndarray, seed_offset: int, use_domains: bool) -> dict[str, Any]:
         mix = calibrator.mix(cells, mask)
         flagged = rows.flagged & mask
-        whole_weight = float(rows.structured[flagged].mean()) if flagged.any() else 0.0
-        res = estimate_group(arrays.counts(mask), mix, placement, method=method, n_boot=n_boot,
-                             seed=seed + seed_offset, whole_weight=whole_weight)
+        structured, plain = mask & rows.structured, mask & ~rows.structured
+        res = None
+        if structured.sum() >= WILSON_BELOW and plain.sum() >= WILSON_BELOW:
+            # prompt/response documents and pages are caught at different rates: estimate each
+            # part with its own true-positive mix and add them up (a share of *flagged*
+            # documents would over-weight the easy-to-catch dumps)
+            parts = []
+            for part, ww, off in ((structured, 1.0, 0), (plain, 0.0, 7919)):
+                est = estimate_group(arrays.counts(part), calibrator.mix(cells, part), placement,
+                                     method=method, n_boot=n_boot, seed=seed + seed_offset + off,
+                                     whole_weight=ww)
+                parts.append((est, float(part.sum()), float(arrays.n_chars[part].sum())))
+            res = combine_estimates(parts)
+        if res is None:
+            whole_weight = float(rows.structured[flagged].mean()) if flagged.any() else 0.0
+            res = estimate_group(arrays.counts(mask), mix, placement, method=method, n_boot=n_boot,
+                                 seed=seed + seed_offset, whole_weight=whole_weight)
         cal = calibration_summary(mix)
         weights = np.array([w for _, w in mix])
         weights = weights / weights.sum()

@@ -14,6 +14,7 @@ from pipeline.estimate import (
     CellCounts,
     FalsePositiveModel,
     Placement,
+    combine_estimates,
     doc_strata,
     estimate_group,
     estimation_thresholds,
@@ -194,3 +195,28 @@ def test_estimation_thresholds_come_from_held_out_human_pages_and_recount_the_pl
     assert sum(low.kinds["embedded"]["strata"][1:3]) > 30  # many more embedded answers counted
     assert estimation_thresholds(pl, rule, 0.0) is None
     assert estimation_thresholds(Placement(kinds=pl.kinds, teacher_kinds=["embedded"]), rule, 0.01) is None
+
+
+def test_dumps_and_pages_estimated_apart_add_up_with_the_right_tpr_each():
+    # a dump (prompt/response, caught 80%) next to pages with embedded answers (caught 65% in
+    # the segment stratum): each part gets its own TPR mix, the combination weights by documents
+    rng = np.random.default_rng(29)
+    pl = placement(rng)
+    pl.kinds["prompt_response"] = pl.kinds.pop("whole")
+    pl.teacher_kinds = ["prompt_response", "embedded"]
+    dump, _ = simulate(rng, 600, 0.6, embedded=0.0)
+    pages, _ = simulate(rng, 3000, 0.03, embedded=1.0)
+    base = baseline(rng)
+    parts = [(estimate_group(dump, [(base, 1.0)], pl, n_boot=300, seed=1, whole_weight=1.0), 600, 6e5),
+             (estimate_group(pages, [(base, 1.0)], pl, n_boot=300, seed=2, whole_weight=0.0), 3000, 3e6)]
+    truth = (0.6 * 600 + 0.03 * 3000) / 3600
+    both = combine_estimates(parts)["teacher"]
+    assert abs(both.estimate - truth) < 0.02
+    assert both.ci_low <= truth <= both.ci_high
+    widths = [p["teacher"].ci_high - p["teacher"].ci_low for p, _, _ in parts]
+    assert both.ci_high - both.ci_low >= (600 * widths[0] + 3000 * widths[1]) / 3600 - 1e-9
+    # the pages alone never borrow the dump's TPR
+    assert abs(parts[1][0]["teacher"].estimate - 0.03) < 0.015
+    tiny = CellCounts.from_arrays(np.full(20, -1, dtype=np.int8), *[np.zeros(20)] * 4)
+    wilson = estimate_group(tiny, [(base, 1.0)], pl)
+    assert combine_estimates([(wilson, 20, 2e4), parts[1]]) is None

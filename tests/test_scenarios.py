@@ -98,7 +98,8 @@ def detectors_dirs(tmp_path_factory, dev_human, dev_openai, dev_other_llm):
     ReferenceIndex().fit([r["text"] for r in refs], [r["id"] for r in refs]).save(root / "index")
     calibrate_placement(root / "model", [r["text"] for r in tp["placement"]],
                         [r["text"] for r in hp["placement"] if len(r["text"]) > 200],
-                        [r["text"] for r in op["placement"]], n_per_kind=80, seed=0)
+                        [r["text"] for r in op["placement"]], n_per_kind=80, seed=0,
+                        teacher_prompts=[r.get("prompt") for r in tp["placement"]])
     return root / "model", root / "index"
 
 
