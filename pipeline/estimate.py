@@ -703,7 +703,9 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, 
         t_out[i], l_out[i] = t, lshare
         xc = rng.normal(x_char, x_sd)
         excess = xc - phi_c[i]
-        c_out[i] = mc + (1 - mc) * _clip01(excess / max(recall[i] - phi_c[i], 1e-6))
+        # the matched characters scale with the redrawn number of matched documents
+        mc_i = mc * draws[i, 0] / counts.strata[0] if counts.strata[0] else 0.0
+        c_out[i] = mc_i + (1 - mc_i) * _clip01(excess / max(recall[i] - phi_c[i], 1e-6))
     return (_pct(t_out), _pct(l_out), _pct(c_out)), (t_out, l_out, c_out)
 
 

@@ -220,3 +220,14 @@ def test_dumps_and_pages_estimated_apart_add_up_with_the_right_tpr_each():
     tiny = CellCounts.from_arrays(np.full(20, -1, dtype=np.int8), *[np.zeros(20)] * 4)
     wilson = estimate_group(tiny, [(base, 1.0)], pl)
     assert combine_estimates([(wilson, 20, 2e4), parts[1]]) is None
+
+
+def test_one_false_minhash_match_does_not_lift_the_character_interval_off_zero():
+    rng = np.random.default_rng(31)
+    strata = np.full(3000, -1, dtype=np.int8)
+    strata[7] = 0  # one human page matched a reference output by chance
+    zeros = np.zeros(3000)
+    counts = CellCounts.from_arrays(strata, zeros, zeros, zeros + 1000, zeros)
+    res = estimate_group(counts, [(baseline(rng), 1.0)], placement(rng), n_boot=400, seed=3)
+    chars = res["teacher_chars"]
+    assert chars.ci_low == 0.0 < chars.ci_high
