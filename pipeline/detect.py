@@ -228,56 +228,56 @@ def detect(
     info = describe_detectors(model, index, placement)
     rule = info["flag_rule"]
 
+    from detectors.minhash import MinHashParams, TemplateClusterer
+
+    params = index.params if index is not None and hasattr(index, "params") else MinHashParams()
     tables: list[pa.Table] = []
-    cluster_ids, cluster_texts, cluster_prompts = [], [], []
     done = 0
-    for batch in _iter_corpus(corpus_dir, batch_size):
-        cols = batch.to_pydict()
-        texts = cols["text"]
-        scores = score_texts(texts, model, index)
-        flagged, reasons = flag_documents(scores, rule)
-        for key in _FLOAT_COLUMNS:
-            scores[key] = _f32(scores[key], len(texts))
-        tables.append(pa.table({
-            "doc_id": cols["doc_id"], "source": cols["source"], "domain": cols["domain"],
-            "url": cols["url"], "crawl_date": batch.column("crawl_date"), "n_chars": cols["n_chars"],
-            "teacher_prob": scores["teacher_prob"],
-            "teacher_prob_max_segment": scores["teacher_prob_max_segment"],
-            "teacher_fraction": scores["teacher_fraction"], "llm_prob": scores["llm_prob"],
-            "minhash_similarity": scores["minhash_similarity"],
-            "minhash_containment": scores["minhash_containment"],
-            "matched_reference_id": scores["matched_reference_id"],
-            "cluster_id": pa.nulls(len(texts), pa.int64()), "cluster_size": pa.nulls(len(texts), pa.int64()),
-            "markers": scores["markers"], "structure": scores["structure"],
-            "flagged": flagged, "flag_reasons": reasons,
-        }, schema=SCORES_SCHEMA))
-        cluster_ids.extend(cols["doc_id"])
-        # templated dumps share their prompts: cluster on the prompt part when there is one
-        cluster_texts.extend(texts)
-        cluster_prompts.extend(scores["prompt"])
-        done += len(texts)
-        if progress is not None:
-            progress(done)
+    # Clusters are built batch by batch (signatures and band keys on disk), so no text is kept.
+    with tempfile.TemporaryDirectory(prefix="distill-audit-clusters-") as work, \
+            TemplateClusterer(params, Path(work)) as clusterer:
+        for batch in _iter_corpus(corpus_dir, batch_size):
+            scored, texts, prompts = _score_batch(batch, model, index, rule)
+            tables.append(scored)
+            # templated dumps share their prompts: cluster on the prompt part when there is one
+            clusterer.add(texts, prompts)
+            done += len(texts)
+            if progress is not None:
+                progress(done)
+        cluster_id, cluster_size = clusterer.finish()
 
     table = pa.concat_tables(tables) if tables else SCORES_SCHEMA.empty_table()
     if table.num_rows:
-        table = _add_clusters(table, cluster_ids, cluster_texts, cluster_prompts, index)
-    del cluster_texts, cluster_prompts
+        for name, values in (("cluster_id", cluster_id), ("cluster_size", cluster_size)):
+            table = table.set_column(table.schema.get_field_index(name), SCORES_SCHEMA.field(name),
+                                     pa.array(values, type=pa.int64()))
     _write_scores(table, Path(out_dir), info)
     flagged_total = int(pc.sum(table.column("flagged")).as_py() or 0) if table.num_rows else 0
     return {**info, "documents": table.num_rows, "flagged": flagged_total}
 
 
-def _add_clusters(table: pa.Table, ids, texts, prompts, index) -> pa.Table:
-    from detectors.minhash import MinHashParams, cluster_documents
-
-    params = index.params if index is not None and hasattr(index, "params") else MinHashParams()
-    with tempfile.TemporaryDirectory(prefix="distill-audit-clusters-") as work:
-        cid, csize = cluster_documents(ids, texts, prompts, params, Path(work))
-    table = table.set_column(table.schema.get_field_index("cluster_id"), SCORES_SCHEMA.field("cluster_id"),
-                             pa.array(np.asarray(cid, dtype=np.int64)))
-    return table.set_column(table.schema.get_field_index("cluster_size"), SCORES_SCHEMA.field("cluster_size"),
-                            pa.array(np.asarray(csize, dtype=np.int64)))
+def _score_batch(batch: pa.RecordBatch, model, index, rule) -> tuple[pa.Table, list[str], list[str | None]]:
+    """Score one corpus batch: its scores table (clusters still null), texts and prompt parts."""
+    cols = batch.to_pydict()
+    texts = cols["text"]
+    scores = score_texts(texts, model, index)
+    flagged, reasons = flag_documents(scores, rule)
+    for key in _FLOAT_COLUMNS:
+        scores[key] = _f32(scores[key], len(texts))
+    table = pa.table({
+        "doc_id": cols["doc_id"], "source": cols["source"], "domain": cols["domain"],
+        "url": cols["url"], "crawl_date": batch.column("crawl_date"), "n_chars": cols["n_chars"],
+        "teacher_prob": scores["teacher_prob"],
+        "teacher_prob_max_segment": scores["teacher_prob_max_segment"],
+        "teacher_fraction": scores["teacher_fraction"], "llm_prob": scores["llm_prob"],
+        "minhash_similarity": scores["minhash_similarity"],
+        "minhash_containment": scores["minhash_containment"],
+        "matched_reference_id": scores["matched_reference_id"],
+        "cluster_id": pa.nulls(len(texts), pa.int64()), "cluster_size": pa.nulls(len(texts), pa.int64()),
+        "markers": scores["markers"], "structure": scores["structure"],
+        "flagged": flagged, "flag_reasons": reasons,
+    }, schema=SCORES_SCHEMA)
+    return table, texts, scores["prompt"]
 
 
 def _write_scores(table: pa.Table, out_dir: Path, info: dict[str, Any]) -> None:
