@@ -35,7 +35,8 @@ Variants (``--only`` takes a comma-separated list of names):
 * ``split``: separate word and char stage-1 SGD models, both log-probability sets into stage 2.
 * ``split_win12``: ``split`` + ``win12``.
 * ``c4_base`` / ``c4_18_base`` / ``w_18_base``: cheaper n-grams (char 4 only at 2^20 / 2^18 hash
-  bits; word only at 2^18), otherwise the baseline; ``c4_win1_winsep``: char 4 with ``win1_winsep``.
+  bits; word only at 2^18), otherwise the baseline; ``c4_win1_winsep`` / ``c4_winsep``: char 4
+  with ``win1_winsep`` / ``winsep``.
 
 ``--loso`` trains the listed variants with one source family held out entirely (all its classes),
 and reports AUC teacher/human and teacher/other inside the unseen family plus its human FPR at the
@@ -115,6 +116,7 @@ def _variants() -> dict[str, Variant]:
         Variant("c4_18_base", char_ngram_range=(4, 4), n_features=2**18),
         Variant("w_18_base", char_ngram_range=None, n_features=2**18),
         Variant("c4_win1_winsep", char_ngram_range=(4, 4), win_stage1=True, window_stage2=True),
+        Variant("c4_winsep", char_ngram_range=(4, 4), window_stage2=True),
     ]
     return {x.name: x for x in v}
 
