@@ -110,8 +110,6 @@ def one_line_errors(fn: F) -> F:
         except ModuleNotFoundError as exc:
             if _debug():
                 traceback.print_exc()
-            if (exc.name or "").split(".")[0] in {"pipeline", "detectors", "flows"}:
-                _fail(f"this command is not available yet: module {exc.name} is missing")
             _fail(f"missing dependency {exc.name}: reinstall with `make install` (or pip install -e .)")
         except Exception as exc:
             if _debug():

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -34,8 +34,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipeline.estimate import Placement, doc_strata
-from pipeline.schema import CORPUS_SCHEMA, SCORES_SCHEMA, SCORES_SCHEMA_VERSION, check_schema
-from pipeline.storage import atomic_directory, atomic_write_json, open_dataset, read_json
+from pipeline.ingest import read_corpus
+from pipeline.schema import SCORES_SCHEMA, SCORES_SCHEMA_VERSION, check_schema
+from pipeline.storage import atomic_directory, atomic_write_json, read_json
 
 DETECTORS_FILE = "detectors.json"
 PLACEMENT_FILE = "placement.json"
@@ -193,19 +194,6 @@ def _f32(values: np.ndarray | None, n: int) -> pa.Array:
     return pa.nulls(n, pa.float32()) if values is None else pa.array(np.asarray(values, dtype=np.float32))
 
 
-def _iter_corpus(corpus_dir: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
-    try:
-        from pipeline.ingest import read_corpus
-    except ImportError:  # engineer A's reader not present: read the dataset directly
-        read_corpus = None
-    if read_corpus is not None:
-        yield from read_corpus(corpus_dir, columns=_CORPUS_COLUMNS, batch_size=batch_size)
-        return
-    dataset = open_dataset(corpus_dir / "docs")
-    check_schema(dataset.schema, CORPUS_SCHEMA, f"corpus {corpus_dir}")
-    yield from dataset.to_batches(columns=_CORPUS_COLUMNS, batch_size=batch_size)
-
-
 def detect(
     corpus_dir: str | Path,
     out_dir: str | Path,
@@ -236,7 +224,7 @@ def detect(
     # Clusters are built batch by batch (signatures and band keys on disk), so no text is kept.
     with tempfile.TemporaryDirectory(prefix="distill-audit-clusters-") as work, \
             TemplateClusterer(params, Path(work)) as clusterer:
-        for batch in _iter_corpus(corpus_dir, batch_size):
+        for batch in read_corpus(corpus_dir, columns=_CORPUS_COLUMNS, batch_size=batch_size):
             scored, texts, prompts = _score_batch(batch, model, index, rule)
             tables.append(scored)
             # templated dumps share their prompts: cluster on the prompt part when there is one
