@@ -742,8 +742,13 @@ def _wilson_cis(counts, fp_models, placement, weights):
         lo, hi = wilson_interval(k, n)
         return _clip01(lo - phi_hi), _clip01((hi - phi_lo) / max(t_lo - phi_lo, 1e-6))
 
+    # MinHash copies of reference outputs are near-certain positives: their own Wilson lower
+    # bound is a floor that no false-positive allowance can remove.
+    copies_lo = wilson_interval(float(counts.strata[0]), n)[0] if counts.strata[0] > 0 else 0.0
     t_ci = through(k_t)
     l_ci = through(k_l)
+    t_ci = (max(t_ci[0], copies_lo), max(t_ci[1], copies_lo))
+    l_ci = (max(l_ci[0], copies_lo), max(l_ci[1], copies_lo))
     return t_ci, l_ci, (0.0, t_ci[1])
 
 
@@ -847,7 +852,9 @@ class Calibrator:
     """Assigns every audited document a false-positive calibration cell.
 
     With a baseline: the document's domain in the baseline when it has at least
-    :data:`MIN_BASELINE_CELL` documents, else its source there, else the references.
+    :data:`MIN_BASELINE_CELL` documents, else its source there, else its domain's smaller
+    baseline cell pulled towards the whole baseline (the site was crawled before, just not
+    often), else the references (a domain the baseline never saw).
     Without: the references (the model's metrics) for every document.
     """
 
@@ -856,6 +863,7 @@ class Calibrator:
         self.reference = reference_fp_model(metrics)
         self.domain_models: dict[str, FalsePositiveModel] = {}
         self.source_models: dict[str, FalsePositiveModel] = {}
+        self.small_domain_models: dict[str, FalsePositiveModel] = {}
         self.pooled: FalsePositiveModel | None = None
         self.pooling_strength = MAX_POOLING
         if baseline is not None and baseline.n:
@@ -869,17 +877,20 @@ class Calibrator:
                 keys, inverse = np.unique(attr.astype(str), return_inverse=True)
                 sizes = np.bincount(inverse, minlength=len(keys))
                 for i, key in enumerate(keys):
-                    if sizes[i] >= min_cell:
-                        store[key] = FalsePositiveModel(f"baseline:{level}={key}",
-                                                        counts=baseline.counts(inverse == i),
-                                                        parent=self.pooled,
-                                                        prior_strength=self.pooling_strength)
+                    small = sizes[i] < min_cell
+                    if small and level == "source":
+                        continue
+                    model = FalsePositiveModel(f"baseline:{level}{'-small' if small else ''}={key}",
+                                               counts=baseline.counts(inverse == i),
+                                               parent=self.pooled, prior_strength=self.pooling_strength)
+                    (self.small_domain_models if small else store)[key] = model
 
     def cells(self, scores: ScoreArrays) -> list[FalsePositiveModel]:
         """The calibration model of every document (same order as ``scores``)."""
         out = []
         for src, dom in zip(scores.source, scores.domain, strict=True):
-            model = self.domain_models.get(str(dom)) or self.source_models.get(str(src)) or self.reference
+            model = (self.domain_models.get(str(dom)) or self.source_models.get(str(src))
+                     or self.small_domain_models.get(str(dom)) or self.reference)
             out.append(model)
         return out
 

@@ -11,9 +11,11 @@ import pytest
 
 from pipeline.estimate import (
     METHODS,
+    Calibrator,
     CellCounts,
     FalsePositiveModel,
     Placement,
+    ScoreArrays,
     combine_estimates,
     doc_strata,
     estimate_group,
@@ -231,3 +233,34 @@ def test_one_false_minhash_match_does_not_lift_the_character_interval_off_zero()
     res = estimate_group(counts, [(baseline(rng), 1.0)], placement(rng), n_boot=400, seed=3)
     chars = res["teacher_chars"]
     assert chars.ci_low == 0.0 < chars.ci_high
+
+
+def test_copies_keep_a_small_groups_lower_bound_above_zero():
+    # 40 documents, 8 of them copies of reference outputs, calibrated against a tiny, noisy
+    # baseline whose false-positive allowance alone would pull the Wilson lower end to zero
+    rng = np.random.default_rng(23)
+    counts, _ = simulate(rng, 40, 0.0)
+    counts.strata[0] = 8
+    tiny, _ = simulate(rng, 10, 0.0, human=(0.0, 0.3, 0.1, 0.0))
+    noisy = FalsePositiveModel("baseline:domain=tiny", counts=tiny)
+    res = estimate_group(counts, [(noisy, 1.0)], placement(rng))["teacher"]
+    assert res.interval == "wilson"
+    assert res.ci_low >= wilson_interval(8, 40)[0] - 1e-9 > 0.05
+
+
+def test_small_baseline_domains_calibrate_before_the_references():
+    # The baseline crawled a site 12 times (under MIN_BASELINE_CELL) under another source name:
+    # its documents use that small cell pulled towards the whole baseline, while a domain the
+    # baseline never saw falls back to the references.
+    def arrays(domains, sources):
+        n = len(domains)
+        return ScoreArrays(source=np.array(sources), domain=np.array(domains), n_chars=np.full(n, 1000.0),
+                           strata=np.full(n, -1, dtype=np.int8), teacher_score=np.zeros(n),
+                           llm_score=np.zeros(n), teacher_chars=np.zeros(n))
+
+    base = arrays(["site.example"] * 12 + [f"big{i}.example" for i in range(40)], ["web-2021"] * 52)
+    calibrator = Calibrator({}, base)
+    crawl = arrays(["site.example", "new.example"], ["web-2024", "web-2024"])
+    labels = [model.label for model in calibrator.cells(crawl)]
+    assert labels == ["baseline:domain-small=site.example", "references"]
+    assert calibrator.small_domain_models["site.example"].parent is calibrator.pooled
