@@ -872,18 +872,20 @@ class Calibrator:
             _, dom_inv = np.unique(baseline.domain.astype(str), return_inverse=True)
             self.pooling_strength = pooling_strength(np.bincount(dom_inv, weights=flagged),
                                                      np.bincount(dom_inv).astype(np.float64))
-            for attr, store, level in ((baseline.domain, self.domain_models, "domain"),
-                                       (baseline.source, self.source_models, "source")):
+            # (column, store for cells >= min_cell, store for smaller cells or None to drop them)
+            levels = ((baseline.domain, self.domain_models, self.small_domain_models, "domain"),
+                      (baseline.source, self.source_models, None, "source"))
+            for attr, store, small_store, level in levels:
                 keys, inverse = np.unique(attr.astype(str), return_inverse=True)
                 sizes = np.bincount(inverse, minlength=len(keys))
                 for i, key in enumerate(keys):
                     small = sizes[i] < min_cell
-                    if small and level == "source":
+                    target = small_store if small else store
+                    if target is None:
                         continue
-                    model = FalsePositiveModel(f"baseline:{level}{'-small' if small else ''}={key}",
-                                               counts=baseline.counts(inverse == i),
-                                               parent=self.pooled, prior_strength=self.pooling_strength)
-                    (self.small_domain_models if small else store)[key] = model
+                    target[key] = FalsePositiveModel(f"baseline:{level}{'-small' if small else ''}={key}",
+                                                     counts=baseline.counts(inverse == i),
+                                                     parent=self.pooled, prior_strength=self.pooling_strength)
 
     def cells(self, scores: ScoreArrays) -> list[FalsePositiveModel]:
         """The calibration model of every document (same order as ``scores``)."""
