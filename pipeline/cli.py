@@ -80,7 +80,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ("detectors.classifier", "TrainingDataError"),
         ("detectors.classifier", "ModelLoadError"),
         ("detectors.minhash", "MinHashIndexError"),
-        ("flows.audit", "StepError"),
+        ("pipeline.steps", "StepError"),
         ("flows.runtime", "DaskUnavailableError"),
     ]:
         try:
@@ -347,7 +347,7 @@ def index(
     text_field: str = typer.Option("text", "--text-field"),
 ) -> None:
     """Build a MinHash index of teacher reference outputs."""
-    from flows.audit import build_index, minhash_params
+    from pipeline.steps import build_index, minhash_params
 
     params = minhash_params(shingle=shingle, ngram=ngram, num_perm=num_perm, threshold=threshold)
     with _spinner(f"indexing teacher references into {out}"):
@@ -369,7 +369,7 @@ def train(
     text_field: str = typer.Option("text", "--text-field"),
 ) -> None:
     """Train the teacher classifier (writes model.skops, metrics.json, MODEL_CARD.md)."""
-    from flows.audit import train as train_step
+    from pipeline.steps import train as train_step
 
     with _spinner(f"training the classifier into {out}"):
         metrics = train_step(
@@ -398,7 +398,7 @@ def detect(
     index: Path | None = typer.Option(None, "--index", help="Index directory written by `index`."),
 ) -> None:
     """Score every corpus document with the classifier and/or the MinHash index."""
-    from flows.audit import detect_step
+    from pipeline.steps import detect_step
 
     progress, stop = _count_progress("scoring")
     try:
@@ -420,7 +420,7 @@ def report(
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
 ) -> None:
     """Estimate the teacher share with intervals and give a verdict per source."""
-    from flows.audit import report_step
+    from pipeline.steps import report_step
 
     result = report_step(scores, out, baseline, seed)
     _print_summary_text(result)

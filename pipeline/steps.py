@@ -1,0 +1,105 @@
+"""The pipeline's single steps as plain functions (no Prefect).
+
+``distill-audit index``, ``train``, ``detect`` and ``report`` call these directly, and the
+tasks of :func:`flows.audit.audit_flow` call the same functions, so a step run alone and the
+same step inside the audit do exactly the same thing. Keeping them here means the single-step
+commands never import Prefect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+
+class StepError(Exception):
+    """A step cannot run with the inputs given; the message is a one-line reason."""
+
+
+def read_references(paths: Iterable[str | Path], what: str, text_field: str = "text") -> list[dict]:
+    """All usable records of reference/training inputs (JSONL/CSV/TSV/Parquet/text folders)."""
+    from pipeline.readers import iter_texts
+
+    records: list[dict] = []
+    for path in paths:
+        records.extend(iter_texts(path, text_field=text_field))
+    if not records:
+        raise StepError(f"no usable {what} texts in {', '.join(str(p) for p in paths) or '(no paths)'}")
+    return records
+
+
+def minhash_params(**overrides: Any) -> Any:
+    """``MinHashParams`` with the given fields changed (``None`` values keep the default).
+
+    ``threshold`` is the LSH threshold of the reference index (``lsh_threshold``). Invalid
+    values raise :class:`StepError` with the dataclass's own message.
+    """
+    from detectors.minhash import MinHashParams
+
+    names = {f.name for f in dataclasses.fields(MinHashParams)}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "threshold" in given and "threshold" not in names:
+        given["lsh_threshold"] = given.pop("threshold")
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise StepError(f"unknown MinHash parameter(s): {', '.join(unknown)}")
+    try:
+        return MinHashParams(**given)
+    except (TypeError, ValueError) as exc:
+        raise StepError(f"invalid MinHash parameters: {exc}") from exc
+
+
+def build_index(
+    teacher: Sequence[str | Path], out: str | Path, params: Any = None, text_field: str = "text"
+) -> dict:
+    """Fit a MinHash reference index on the teacher texts and save it to ``out``; return describe()."""
+    from detectors.minhash import ReferenceIndex
+
+    records = read_references(teacher, "teacher", text_field)
+    index = ReferenceIndex(params if params is not None else minhash_params())
+    index.fit([r["text"] for r in records], [r["id"] for r in records])
+    index.save(out)
+    return index.describe()
+
+
+def train(
+    teacher: Sequence[str | Path],
+    human: Sequence[str | Path],
+    other_llm: Sequence[str | Path] | None,
+    out: str | Path,
+    random_state: int = 0,
+    text_field: str = "text",
+) -> dict:
+    """Train the teacher classifier on reference samples and write it to ``out``; return its metrics."""
+    from detectors.classifier import train_model
+
+    teacher_records = read_references(teacher, "teacher", text_field)
+    human_records = read_references(human, "human", text_field)
+    other_records = read_references(other_llm, "other-LLM", text_field) if other_llm else None
+    return train_model(teacher_records, human_records, other_records, out, random_state=random_state)
+
+
+def detect_step(
+    corpus: str | Path,
+    out: str | Path,
+    model: str | Path | None,
+    index: str | Path | None,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    from pipeline.detect import detect
+
+    if model is None and index is None:
+        raise StepError(
+            "nothing to detect with: give --model and/or --index (or --teacher/--human references)"
+        )
+    return detect(corpus, out, model_dir=model, index_dir=index, progress=progress)
+
+
+def report_step(
+    scores: str | Path, out: str | Path, baseline_scores: str | Path | None = None, seed: int = 0
+) -> dict:
+    from pipeline.report import build_report
+
+    return build_report(scores, out, baseline_scores_dir=baseline_scores, seed=seed)
