@@ -139,18 +139,13 @@ def fmix32(values: np.ndarray) -> np.ndarray:
     return h
 
 
-def shingle_hashes(
-    texts: Sequence[str], shingle: str = "word", ngram: int = 5, short: str = "empty"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of every shingle of every text, as one flat uint32 array plus offsets.
+def unit_hashes(texts: Sequence[str], shingle: str = "word") -> tuple[np.ndarray, np.ndarray]:
+    """The xxh32 digest of every unit of every text, in order, as one flat uint32 array plus offsets.
 
-    Returns ``(hashes, offsets)``: the shingles of text ``i`` are ``hashes[offsets[i]:offsets[i+1]]``
-    in text order (duplicates kept).
+    Returns ``(hashes, offsets)``: the units of text ``i`` are ``hashes[offsets[i]:offsets[i+1]]``.
+    These are the ``t_j`` of the shingle hash (module docstring); the MinHash detector also aligns
+    them in order to tell a copy of a reference from a rewrite of it.
     """
-    if ngram < 1:
-        raise ValueError("ngram must be >= 1")
-    if short not in ("empty", "whole"):
-        raise ValueError(f"short must be 'empty' or 'whole', got {short!r}")
     lookup = _UNIT_HASHES.__getitem__
     unit_counts = np.zeros(len(texts), dtype=np.int64)
     all_units: list[str] = []
@@ -166,8 +161,33 @@ def shingle_hashes(
             units = text_units(text, shingle)
             unit_counts[i] = len(units)
             all_units += units
-    unit_hashes = np.fromiter(map(lookup, all_units), dtype=np.uint32, count=len(all_units))
-    return _combine_ngrams(unit_hashes, unit_counts, ngram, short)
+    hashes = np.fromiter(map(lookup, all_units), dtype=np.uint32, count=len(all_units))
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(unit_counts, out=offsets[1:])
+    return hashes, offsets
+
+
+def shingle_hashes(
+    texts: Sequence[str], shingle: str = "word", ngram: int = 5, short: str = "empty"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every shingle of every text, as one flat uint32 array plus offsets.
+
+    Returns ``(hashes, offsets)``: the shingles of text ``i`` are ``hashes[offsets[i]:offsets[i+1]]``
+    in text order (duplicates kept).
+    """
+    if ngram < 1:
+        raise ValueError("ngram must be >= 1")
+    if short not in ("empty", "whole"):
+        raise ValueError(f"short must be 'empty' or 'whole', got {short!r}")
+    units, unit_offsets = unit_hashes(texts, shingle)
+    return shingles_from_units(units, unit_offsets, ngram, short)
+
+
+def shingles_from_units(
+    units: np.ndarray, unit_offsets: np.ndarray, ngram: int = 5, short: str = "empty"
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`shingle_hashes` from the output of :func:`unit_hashes` (units hashed once, used twice)."""
+    return _combine_ngrams(units, np.diff(unit_offsets), ngram, short)
 
 
 def _combine_ngrams(

@@ -200,8 +200,10 @@ def train_task(
 
 
 @task(name="detect", cache_policy=NO_CACHE, persist_result=False)
-def detect_task(corpus: str, out: str, model: str | None, index: str | None) -> dict:
-    return detect_step(corpus, out, model, index)
+def detect_task(
+    corpus: str, out: str, model: str | None, index: str | None, redis_url: str | None = None
+) -> dict:
+    return detect_step(corpus, out, model, index, redis_url=redis_url)
 
 
 @task(name="report", cache_policy=NO_CACHE, persist_result=False)
@@ -245,12 +247,14 @@ def audit_flow(
     text_field: str = "text",
     max_chars: int = 1_000_000,
     seed: int = 0,
+    redis_url: str | None = None,
 ) -> dict:
     """Audit ``inputs``: returns ``{"paths": {...}, "manifest": ..., "report": ...}``.
 
     The index is built when ``teacher`` references are given and no ``index``; the classifier
     is trained when ``teacher`` and ``human`` references are given and no ``model``. Baseline
-    inputs are ingested and scored with the same detectors.
+    inputs are ingested and scored with the same detectors. ``redis_url`` keeps the MinHash
+    index's LSH buckets in that Redis while scoring (workers of a Dask runner share them).
     """
     from flows.ingest import ingest_flow
 
@@ -295,11 +299,15 @@ def audit_flow(
 
     # 3. detect: the audited corpus and the baseline with the same detectors, side by side
     _notify("detect", "start")
-    detect_future = detect_task.submit(str(layout.corpus), str(layout.scores), model_dir, index_dir)
+    detect_future = detect_task.submit(
+        str(layout.corpus), str(layout.scores), model_dir, index_dir, redis_url
+    )
     baseline_scores = None
     if baseline:
         baseline_scores = str(layout.baseline_scores)
-        detect_task.submit(str(layout.baseline_corpus), baseline_scores, model_dir, index_dir).result()
+        detect_task.submit(
+            str(layout.baseline_corpus), baseline_scores, model_dir, index_dir, redis_url
+        ).result()
         paths["baseline_scores"] = baseline_scores
     detect_future.result()
     _notify("detect", "done")

@@ -396,13 +396,17 @@ def detect(
     out: Path = typer.Option(..., "--out", help="Scores directory to write."),
     model: Path | None = typer.Option(None, "--model", help="Model directory written by `train`."),
     index: Path | None = typer.Option(None, "--index", help="Index directory written by `index`."),
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", envvar="DISTILL_AUDIT_REDIS_URL",
+        help="Keep the index's LSH buckets in this Redis (redis://host:port/db), shared by workers.",
+    ),
 ) -> None:
     """Score every corpus document with the classifier and/or the MinHash index."""
     from pipeline.steps import detect_step
 
     progress, stop = _count_progress("scoring")
     try:
-        info = detect_step(corpus, out, model, index, progress=progress)
+        info = detect_step(corpus, out, model, index, progress=progress, redis_url=redis_url)
     finally:
         stop()
     _stdout().print(
@@ -500,6 +504,10 @@ def audit(
     text_field: str = typer.Option("text", "--text-field"),
     max_chars: int = typer.Option(1_000_000, "--max-chars"),
     seed: int = typer.Option(0, "--seed"),
+    redis_url: str | None = typer.Option(
+        None, "--redis-url", envvar="DISTILL_AUDIT_REDIS_URL",
+        help="Keep the MinHash index's LSH buckets in this Redis (redis://host:port/db) while scoring.",
+    ),
 ) -> None:
     """Full audit as one Prefect flow: ingest -> index -> train -> detect -> report."""
     run_audit(
@@ -516,6 +524,7 @@ def audit(
         text_field=text_field,
         max_chars=max_chars,
         seed=seed,
+        redis_url=redis_url,
     )
 
 

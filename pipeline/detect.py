@@ -58,8 +58,13 @@ class DetectError(Exception):
 # loading detectors
 
 
-def load_detectors(model_dir: str | Path | None, index_dir: str | Path | None):
-    """(TeacherModel or None, ReferenceIndex or None, Placement or None)."""
+def load_detectors(
+    model_dir: str | Path | None, index_dir: str | Path | None, index_storage: dict | None = None
+):
+    """(TeacherModel or None, ReferenceIndex or None, Placement or None).
+
+    ``index_storage``: the LSH storage_config for the index (e.g. Redis shared by several workers;
+    see :func:`detectors.minhash.redis_storage_config`); ``None`` keeps it in memory."""
     model = index = placement = None
     if model_dir is not None:
         from detectors.classifier import load_model
@@ -71,7 +76,7 @@ def load_detectors(model_dir: str | Path | None, index_dir: str | Path | None):
     if index_dir is not None:
         from detectors.minhash import ReferenceIndex
 
-        index = ReferenceIndex.load(index_dir)
+        index = ReferenceIndex.load(index_dir, storage_config=index_storage)
     return model, index, placement
 
 
@@ -127,11 +132,10 @@ def flag_documents(
         seg = np.nan_to_num(scores["teacher_prob_max_segment"], nan=-1.0) >= seg_thr
     else:
         whole = seg = np.zeros(n, dtype=bool)
-    sim_thr, cont_thr = rule.get("minhash_similarity_threshold"), rule.get("minhash_containment_threshold")
-    if sim_thr is not None and scores["minhash_similarity"] is not None:
-        copy = (np.nan_to_num(scores["minhash_similarity"], nan=-1.0) >= sim_thr) | (
-            np.nan_to_num(scores["minhash_containment"], nan=-1.0) >= cont_thr
-        )
+    if rule.get("minhash_similarity_threshold") is not None and scores["minhash_similarity"] is not None:
+        # The index decides what is a copy (set thresholds and the alignment check of
+        # detectors.minhash): a matched reference id means a copy.
+        copy = np.array([ref is not None for ref in scores["matched_reference_id"]], dtype=bool)
     else:
         copy = np.zeros(n, dtype=bool)
     for i in range(n):
@@ -178,7 +182,13 @@ def describe_detectors(model, index, placement: Placement | None) -> dict[str, A
         rule["minhash_similarity_threshold"] = sim
         rule["minhash_containment_threshold"] = cont
         index_info = index.describe()
+        # Where the LSH buckets live (memory or Redis) does not change any score: keep it out of
+        # the index description that a baseline's scores must match.
+        index_storage = index_info.pop("storage", None)
+    else:
+        index_storage = None
     return {"format_version": DETECTORS_FORMAT_VERSION, "model": model_info, "index": index_info,
+            "index_storage": index_storage,
             "placement": placement.to_json() if placement is not None else None,
             "flag_rule": rule, "versions": _versions()}
 
@@ -201,6 +211,7 @@ def detect(
     index_dir: str | Path | None = None,
     batch_size: int = 2048,
     progress: Callable[[int], None] | None = None,
+    index_storage: dict | None = None,
 ) -> dict[str, Any]:
     """Score the corpus at ``corpus_dir`` and write ``out_dir`` (scores dataset + detectors.json).
 
@@ -212,7 +223,7 @@ def detect(
         raise DetectError(f"corpus directory {corpus_dir} does not exist")
     if model_dir is None and index_dir is None:
         raise DetectError("nothing to detect with: give a model directory, an index directory or both")
-    model, index, placement = load_detectors(model_dir, index_dir)
+    model, index, placement = load_detectors(model_dir, index_dir, index_storage)
     info = describe_detectors(model, index, placement)
     rule = info["flag_rule"]
 
@@ -442,6 +453,8 @@ def calibrate_placement(
             "llm_score_mean": float(np.nanmean(scores["llm_prob"].astype(np.float64))),
             # detected characters, as a share of the placed characters (capped at all of them)
             "char_recall": float(np.mean(np.minimum(tfrac / np.maximum(share_arr, 1e-9), 1.0))),
+            # the placed text's share of the document's characters (prompt/response: the answer's)
+            "answer_share": float(share_arr.mean()),
             # the raw scores, so the estimator can re-count the strata at its own thresholds
             "scores": {"teacher_prob": _rounded(scores["teacher_prob"]),
                        "teacher_prob_max_segment": _rounded(scores["teacher_prob_max_segment"]),

@@ -87,14 +87,33 @@ def detect_step(
     model: str | Path | None,
     index: str | Path | None,
     progress: Callable[[int], None] | None = None,
+    redis_url: str | None = None,
 ) -> dict:
+    """Score a corpus; ``redis_url`` puts the index's LSH buckets in that Redis (shared by workers)."""
     from pipeline.detect import detect
 
     if model is None and index is None:
         raise StepError(
             "nothing to detect with: give --model and/or --index (or --teacher/--human references)"
         )
-    return detect(corpus, out, model_dir=model, index_dir=index, progress=progress)
+    storage = None
+    if redis_url:
+        if index is None:
+            raise StepError("--redis-url needs --index (it holds the MinHash index's LSH buckets)")
+        from detectors.minhash import redis_storage_config
+
+        try:
+            storage = redis_storage_config(redis_url)
+        except ValueError as exc:
+            raise StepError(str(exc)) from exc
+    if storage is None:
+        return detect(corpus, out, model_dir=model, index_dir=index, progress=progress)
+    import redis
+
+    try:
+        return detect(corpus, out, model_dir=model, index_dir=index, progress=progress, index_storage=storage)
+    except redis.RedisError as exc:
+        raise StepError(f"cannot use Redis at {redis_url}: {exc}") from exc
 
 
 def report_step(

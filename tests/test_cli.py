@@ -111,6 +111,32 @@ def test_index_detect_report_commands(sample_corpus, tmp_path) -> None:
     assert f"verdict: {report['verdict']['label']}" in reported.stdout
 
 
+def test_detect_with_a_redis_index_scores_like_memory(sample_corpus, redis_url, tmp_path) -> None:
+    index_dir = tmp_path / "index"
+    assert _run("index", "--teacher", SAMPLE_DIR / "teacher", "--out", index_dir).exit_code == 0
+    in_memory = _run("detect", sample_corpus, "--index", index_dir, "--out", tmp_path / "memory")
+    assert in_memory.exit_code == 0, in_memory.output
+    shared = _run("detect", sample_corpus, "--index", index_dir, "--out", tmp_path / "redis",
+                  "--redis-url", redis_url)
+    assert shared.exit_code == 0, shared.output
+    (memory_scores, memory_info), (redis_scores, redis_info) = (
+        read_scores(tmp_path / "memory"), read_scores(tmp_path / "redis"))
+    columns = ["doc_id", "matched_reference_id", "minhash_containment", "flagged"]
+    assert memory_scores.select(columns).to_pylist() == redis_scores.select(columns).to_pylist()
+    assert memory_scores.filter(pc.is_valid(memory_scores["matched_reference_id"])).num_rows > 0
+    # the same index description, so a baseline scored in memory is accepted for a Redis audit
+    assert memory_info["index"] == redis_info["index"]
+    assert (memory_info["index_storage"], redis_info["index_storage"]) == ("memory", "redis")
+
+    _assert_one_line_error(
+        _run("detect", sample_corpus, "--index", index_dir, "--out", tmp_path / "x", "--redis-url", "http://h"),
+        "not a Redis URL")
+    _assert_one_line_error(
+        _run("detect", sample_corpus, "--index", index_dir, "--out", tmp_path / "x",
+             "--redis-url", "redis://127.0.0.1:1/0"),
+        "cannot use Redis at redis://127.0.0.1:1/0")
+
+
 def test_index_options_reach_the_index(tmp_path) -> None:
     out = tmp_path / "index"
     args = ("index", "--teacher", SAMPLE_DIR / "teacher", "--out", out, "--shingle", "char", "--ngram", "7")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -15,14 +16,24 @@ from datasketch import LeanMinHash, MinHashLSH
 from detectors import clusters as clusters_module
 from detectors.minhash import (
     FORMAT_VERSION,
+    MATCH_ALIGNED_PURITY,
+    MATCH_CONTAINMENT_THRESHOLD,
     MinHashIndexError,
     MinHashParams,
     ReferenceIndex,
+    aligned_overlap,
     cluster_documents,
     is_match,
     minhash_signatures,
 )
-from detectors.shingles import datasketch_minhash, shingle_hashes, text_shingles, text_units
+from detectors.shingles import (
+    WORD_PATTERN,
+    datasketch_minhash,
+    shingle_hashes,
+    text_shingles,
+    text_units,
+    unit_hashes,
+)
 
 
 def _sample(records: list[dict], k: int, seed: int) -> list[dict]:
@@ -104,8 +115,70 @@ def test_exact_copies_match_their_reference_and_scores_are_consistent(small_inde
     humans = _sample([h for h in dev_human if h["source"].startswith(("bbc_news", "reuters"))], 200, 9)
     human_scores = index.score([h["text"] for h in humans])
     assert np.all(human_scores.containment >= human_scores.similarity)  # exact set measures
-    assert np.array_equal(is_match(human_scores.similarity, human_scores.containment),
-                          np.array([r is not None for r in human_scores.reference_id]))
+    matched = np.array([r is not None for r in human_scores.reference_id])
+    # A copy needs the set thresholds and the alignment check: matched implies is_match.
+    assert not np.any(matched & ~is_match(human_scores.similarity, human_scores.containment))
+
+
+def _edit_words(text: str, rng: random.Random, share: float, replace: bool) -> str:
+    """Delete (or replace by another real word) ``share`` of the word units of ``text``."""
+    spans = [m.span() for m in WORD_PATTERN.finditer(text)]
+    chosen = set(rng.sample(range(len(spans)), round(len(spans) * share)))
+    pieces, position = [], 0
+    for i, (start, end) in enumerate(spans):
+        if i in chosen:
+            pieces.append(text[position:start])
+            if replace:
+                pieces.append(rng.choice(["notably", "indeed", "various", "overall", "key", "many"]))
+            position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def test_alignment_tells_a_copy_with_deletions_from_a_rewrite(small_index):
+    """A copy loses words, a rewrite replaces them: with the same share of words touched, both
+    keep enough 5-grams for the set thresholds, but only the copy passes the alignment check."""
+    index, refs = small_index
+    long_refs = [r for r in refs if len(text_units(r["text"])) >= 150][:60]
+    rng = random.Random(5)
+    deleted = [_edit_words(r["text"], rng, 0.12, replace=False) for r in long_refs]
+    rewritten = [_edit_words(r["text"], rng, 0.12, replace=True) for r in long_refs]
+    copies, rewrites = index.score(deleted), index.score(rewritten)
+    assert sum(found == r["id"] for found, r in zip(copies.reference_id, long_refs, strict=True)) >= 57
+    reaching = rewrites.containment >= MATCH_CONTAINMENT_THRESHOLD
+    assert reaching.sum() >= 30  # the set measures alone would call these copies
+    assert all(found is None for found, hit in zip(rewrites.reference_id, reaching, strict=True) if hit)
+    assert np.all(rewrites.aligned_purity[reaching] < MATCH_ALIGNED_PURITY)
+    assert np.median(copies.aligned_purity) >= 0.97
+
+
+def test_aligned_overlap_semantics():
+    ref = list(range(100))
+    assert aligned_overlap(ref, ref) == (1.0, 1.0)
+    assert aligned_overlap([], ref) == (0.0, 0.0)
+    page = [1000 + i for i in range(300)] + ref + [2000 + i for i in range(300)]
+    assert aligned_overlap(page, ref) == (1.0, 1.0)  # embedded: the whole reference, a clean stretch
+    every_tenth_dropped = [u for u in ref if u % 10 != 5]
+    coverage, purity = aligned_overlap(every_tenth_dropped, ref)
+    assert coverage == 1.0 and purity == 1.0  # deletions leave the document's stretch fully aligned
+    every_tenth_replaced = [u if u % 10 != 5 else -u for u in ref]
+    coverage, purity = aligned_overlap(every_tenth_replaced, ref)
+    assert coverage == pytest.approx(0.9) and purity == pytest.approx(0.9)
+    assert aligned_overlap([1, 2, 9, 3, 4], [1, 2, 3, 4], min_run=2) == (1.0, 0.8)
+    assert aligned_overlap([1, 9, 2, 9, 3], [1, 2, 3], min_run=2) == (0.0, 0.0)  # single units only
+    # doc_length: the aligned stretch is part of a longer document
+    assert aligned_overlap(ref, ref, doc_length=1000)[0] == 1.0
+    assert aligned_overlap(ref[:50], ref, doc_length=50)[0] == 1.0  # truncated copy: all of the document
+
+
+def test_unit_hashes_are_the_units_of_the_shingle_definition():
+    texts = ["Hello, World! hello", "", "中文 ab"]
+    units, offsets = unit_hashes(texts)
+    assert offsets.tolist() == [0, 3, 3, 6]
+    assert units[0] == units[2]  # case does not change a unit
+    hashes, shingle_offsets = shingle_hashes(texts, ngram=1)
+    np.testing.assert_array_equal(hashes, units)
+    np.testing.assert_array_equal(shingle_offsets, offsets)
 
 
 def test_candidate_lookup_agrees_with_datasketch_query(small_index):
@@ -130,6 +203,7 @@ def test_save_load_roundtrip(small_index, dev_human, tmp_path):
     assert a.reference_id == b.reference_id
     np.testing.assert_array_equal(a.similarity, b.similarity)
     np.testing.assert_array_equal(a.containment, b.containment)
+    np.testing.assert_array_equal(a.aligned_purity, b.aligned_purity)
     assert any(r is not None for r in a.reference_id)
     for path in (tmp_path / "idx").iterdir():
         assert path.suffix in (".json", ".npy", ".parquet")  # never a pickle
@@ -222,9 +296,14 @@ def test_redis_and_memory_indexes_give_the_same_matches(redis_config, dev_openai
     memory.save(tmp_path / "idx")
     auto = {key: value for key, value in config.items() if key != "basename"}
     cleanup.append(f"distill-audit:minhash:{memory.describe()['content_sha256'][:16]}")
-    loaded = ReferenceIndex.load(tmp_path / "idx", storage_config=auto)
-    assert loaded.describe()["storage"] == "redis"
-    assert loaded.score(probe).reference_id == a.reference_id
+    # Two workers loading it at the same moment: one fills the buckets, the other waits and reuses.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        attach = [pool.submit(ReferenceIndex.load, tmp_path / "idx", storage_config=auto) for _ in range(2)]
+        workers = [future.result() for future in attach]
+    workers.append(ReferenceIndex.load(tmp_path / "idx", storage_config=auto))  # finds them intact
+    for loaded in workers:
+        assert loaded.describe()["storage"] == "redis"
+        assert loaded.score(probe).reference_id == a.reference_id
 
 
 # ---------------------------------------------------------------- clusters

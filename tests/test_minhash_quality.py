@@ -1,10 +1,12 @@
 """MinHash detector quality on the real dev data: recall under edits, false matches on human text.
 
 The index holds every dev OpenAI text. Recall is measured on a deterministic sample of them after
-each edit; false matches on every dev human text. Some human texts are genuinely paired with a
-teacher text that copies them (l2r rewrites, hai_corpus rephrase variants, self-instruct tasks
-that are also AlpacaEval instructions): a match there is a real near-copy, so matches are split
-into "paired" (same prompt_id or same instruction as the matched reference) and "unpaired".
+each edit; false matches on every dev human text. Some human texts are paired with a teacher text
+made from them (l2r rewrites, hai_corpus rephrase variants, self-instruct tasks that are also
+AlpacaEval instructions): these are the hard negatives, because a rewrite shares many 5-grams
+with its source. The alignment check (detectors.minhash, "Copies and rewrites") is what keeps
+them out; matches are still split into "paired" (same prompt_id or same instruction as the
+matched reference) and "unpaired" to show where the remaining ones come from.
 The table is printed (also without ``-s``) and written to build/test-artifacts/minhash_quality.md.
 """
 
@@ -19,6 +21,8 @@ import numpy as np
 import pytest
 
 from detectors.minhash import (
+    MATCH_ALIGNED_COVERAGE,
+    MATCH_ALIGNED_PURITY,
     MATCH_CONTAINMENT_THRESHOLD,
     MATCH_SIMILARITY_THRESHOLD,
     ReferenceIndex,
@@ -139,7 +143,9 @@ def test_recall_and_false_matches_on_dev_data(full_index, dev_openai, dev_human,
 
     lines = [
         f"MinHash quality on ../shared/data/dev: index = {len(index)} OpenAI texts, "
-        f"match = similarity >= {MATCH_SIMILARITY_THRESHOLD} or containment >= {MATCH_CONTAINMENT_THRESHOLD}",
+        f"match = (similarity >= {MATCH_SIMILARITY_THRESHOLD} "
+        f"or containment >= {MATCH_CONTAINMENT_THRESHOLD}) "
+        f"and aligned coverage >= {MATCH_ALIGNED_COVERAGE} and purity >= {MATCH_ALIGNED_PURITY}",
         "",
         "| edit of an indexed OpenAI text | n | recall |",
         "|---|---:|---:|",
@@ -171,6 +177,8 @@ def test_recall_and_false_matches_on_dev_data(full_index, dev_openai, dev_human,
 
     for name, _, recall in rows:
         assert recall >= 0.95, f"recall after {name}: {recall:.4f}"
+    # The issue's target: false matches on human texts <= 0.1%, counting every match (paired or not).
+    assert raw_rate <= 0.001, table
     assert unpaired_rate <= 0.001, table
     # A human text that shares only a short prefix with a teacher continuation is never flagged.
     prefix_pairs = [i for i in matched if dev_human[i]["source"].startswith("fastdetectgpt")]
