@@ -4,14 +4,63 @@ Two stateless scikit-learn transformers (nothing is learned in ``fit``, so the f
 never depend on the training set and a model file holds no vocabulary):
 
 * :class:`NgramHasher` -- word 1-2-grams and character n-grams hashed into a fixed-width sparse
-  matrix (scikit-learn ``HashingVectorizer``), with sublinear term frequency and l2 normalisation
-  per block. Raw counts are exposed too (:meth:`NgramHasher.counts`) because counts of adjacent
-  paragraph windows add up to (almost exactly) the counts of the whole document: the classifier
-  vectorises each window once and gets the document's vector by summing, instead of transforming
-  every character twice.
-* :class:`StylometricFeatures` -- a small dense block of style rates: sentence-length rhythm,
-  punctuation and markdown habits, paragraphing, vocabulary richness, and the rates of discourse
-  markers, hedges, politeness formulas and summary phrases typical of chat assistants.
+  matrix, with sublinear term frequency and l2 normalisation per block. Raw counts are exposed too
+  (:meth:`NgramHasher.counts`) because counts of adjacent paragraph windows add up to (almost
+  exactly) the counts of the whole document: the classifier vectorises each window once and gets
+  the document's vector by summing, instead of transforming every character twice.
+* :func:`stylometric_matrix` / :class:`StylometricFeatures` -- a small dense block of style rates:
+  sentence-length rhythm, punctuation and markdown habits, paragraphing, vocabulary repetition, and
+  the rates of discourse markers, hedges, politeness formulas and summary phrases typical of chat
+  assistants. The rates are computed from additive counts (:func:`style_counts`, turned into
+  rates by :func:`style_from_counts`), so a document's style row can be computed from the sum of
+  its windows' count rows without reading the text again.
+
+How it is computed (``FEATURE_VERSION = "ngram-style-2"``)
+---------------------------------------------------------
+A batch of texts is processed at once, in numpy, on its code points: the texts are concatenated
+and encoded as UTF-32 (one ``uint32`` per code point), and every feature is a vectorised
+operation on that array with a mask for whatever would cross a text boundary. Character classes
+(whitespace, ``\\w``, letter, upper/lower case, decimal digit) come from lookup tables built from
+``str`` methods for the Basic Multilingual Plane; a code point outside it (emoji, rare CJK) is a
+non-ASCII symbol, never a word character.
+
+*N-grams.* A token (a run of ``\\w`` characters, or one character that is neither ``\\w`` nor
+whitespace: the tokens of the regex ``\\b\\w+\\b|[^\\w\\s]`` on the lower-cased text, as before) is
+hashed with a polynomial over its lower-cased code points mod 2**64 (computed for all tokens at
+once from prefix sums). Character n-grams are taken after runs of two or more whitespace
+characters are replaced by one space (scikit-learn's rule), case kept, and hashed with the same
+polynomial. A word bigram combines its two token hashes polynomially. Each n-gram hash goes to a
+column by Fibonacci hashing (the top bits of ``hash * 0x9E3779B97F4A7C15``), and each block's CSR
+matrix is built from one sort of ``row * n_features + column`` keys. Version 1 used scikit-learn's
+``HashingVectorizer`` (Python analyzer, murmurhash): the same n-grams land in other columns, so a
+version-1 model is refused.
+
+*Style counts* (:data:`STYLE_COUNT_NAMES`) are sums over a text: characters, ``\\w`` runs and
+characters, sentences (split after ``.!?``/``。`` followed by whitespace, and at line breaks) with
+the sum and sum of squares of their lengths in whitespace-separated words, short/long/lower-case
+sentences, non-blank lines, paragraphs (non-blank lines after a blank line or at the start),
+list and heading lines, lines ending with punctuation, punctuation marks, ``**``, contractions,
+phrase matches (lower-cased ``\\w+`` words), and words repeated from the previous
+:data:`REPEAT_HORIZON` words. Three version-1 features were not additive and changed:
+
+- ``type_token_ratio`` (distinct / all of the first 300 words) -> ``recent_repeat_share``: share of
+  words equal to one of the previous ``REPEAT_HORIZON`` words of the same text (a local
+  vocabulary-repetition rate; only the first words of a window lose a little look-back).
+- ``sentence_len_cv`` is computed from the sum and sum of squares of sentence lengths (same value).
+- ``ends_with_punct`` (0/1 for the whole text) -> ``line_end_punct_share``: share of non-blank
+  lines whose last character is ``. ! ? " )`` or ``。``.
+
+Smaller definitional changes: ``paragraphs_per_kchar`` counts paragraph starts (was blank-line
+matches + 1), ``uppercase_share`` uses ``str.isupper`` (was ASCII, Latin-1 and Cyrillic capitals),
+sentence lengths and lower-case starts are as before, and ``...``/``**`` are counted as runs
+(``len // 3`` and ``len // 2`` per run of dots or asterisks, as ``str.count`` does).
+Counts are additive: for a document cut at blank lines, its counts equal the sum of its
+paragraphs' counts exactly, except ``chars`` (the blank lines themselves), phrase matches and word
+repeats spanning a cut (tested). A cut inside a paragraph (a long paragraph split into windows)
+also adds a line, a paragraph start and possibly a sentence. N-gram counts are additive except for
+the n-grams spanning a cut. So a document's style row may be computed as
+``style_from_counts(sum of its pieces' style_counts)``; a model should then be trained on rows
+computed the same way, so training and scoring see the same definition.
 
 ``FEATURE_VERSION`` names the exact feature definition. A model trained with another version is
 refused at load time, because the same text would map to different columns.
@@ -19,27 +68,27 @@ refused at load time, because the same text would map to different columns.
 
 from __future__ import annotations
 
-import math
-import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.preprocessing import normalize
 
 __all__ = [
     "FEATURE_VERSION",
+    "REPEAT_HORIZON",
+    "STYLE_COUNT_NAMES",
     "STYLE_FEATURE_NAMES",
     "NgramHasher",
     "StylometricFeatures",
     "check_texts",
+    "style_counts",
+    "style_from_counts",
     "stylometric_matrix",
 ]
 
-FEATURE_VERSION = "ngram-style-1"
+FEATURE_VERSION = "ngram-style-2"
 
 
 def check_texts(texts: object, what: str = "texts") -> list[str]:
@@ -58,68 +107,338 @@ def check_texts(texts: object, what: str = "texts") -> list[str]:
     return out
 
 
+# --- code points of a batch ------------------------------------------------------------------------
+
+_BMP = 0x10000  # table index of every code point outside the Basic Multilingual Plane
+# Character class bits (one uint16 table lookup per code point).
+_WS, _WORD, _LETTER, _UPPER, _LOWER, _DIGIT = 1, 2, 4, 8, 16, 32
+_SENTENCE_END_BIT, _STOP, _LINE_END_BIT, _BULLET, _CLOSER, _BLANK = 64, 128, 256, 512, 1024, 2048
+_H = np.uint32  # hashes are 32-bit: they only pick one of at most 2**31 columns
+_POLY = _H(0x01000193)  # odd multiplier of the polynomial hashes (each step is a bijection)
+_POLY_INVERSE = _H(pow(int(_POLY), -1, 2**32))
+_PAIR = _H(0x9E3779B1)  # multiplier combining token hashes into n-gram hashes
+_FIBONACCI = _H(0x9E3779B9)
+_CHUNK_CHARS = 1 << 20  # code points per internal chunk (bounds the work arrays)
+_CHUNK_ROWS = 4096  # texts per chunk: row * 2**20 + column keys then fit in 32 bits
+
+
+class _Tables:
+    """Per-code-point lookup tables for the BMP (+ one entry for everything beyond), built once."""
+
+    _built: _Tables | None = None
+
+    def __init__(self) -> None:
+        chars = [chr(c) for c in range(_BMP)]
+        cls = np.zeros(_BMP + 1, dtype=np.uint16)
+        for bit, test in (
+            (_WS, str.isspace),
+            (_WORD, lambda ch: ch.isalnum() or ch == "_"),  # Python's \w
+            (_LETTER, lambda ch: ch.isalnum() and not ch.isdecimal()),  # [^\W\d_]
+            (_UPPER, str.isupper),
+            (_LOWER, str.islower),
+            (_DIGIT, str.isdecimal),  # Python's \d
+        ):
+            cls[:_BMP][np.fromiter(map(test, chars), dtype=bool, count=_BMP)] |= bit
+        for bit, members in (
+            (_SENTENCE_END_BIT, _SENTENCE_END),
+            (_STOP, ".!?"),
+            (_LINE_END_BIT, _LINE_END),
+            (_BULLET, _BULLETS),
+            (_CLOSER, ".)"),
+            (_BLANK, " \t"),
+        ):
+            cls[_codes_of(members)] |= bit
+        self.cls = cls
+        lower = np.arange(_BMP + 1, dtype=np.uint32)
+        lower[:_BMP] = np.fromiter((ord(ch.lower()[:1] or ch) for ch in chars), dtype=np.uint32, count=_BMP)
+        self.lower = lower
+        # One id per code point for the per-text class counts: kind bits * n_marks + punctuation mark.
+        punct = np.zeros(_BMP + 1, dtype=np.uint16)
+        for i, mark in enumerate(_SINGLE_PUNCT, start=1):
+            punct[ord(mark)] = i
+        kind = (
+            ((cls & _WORD) != 0)
+            | ((cls & _LETTER) != 0) << 1
+            | ((cls & _UPPER) != 0) << 2
+            | ((cls & _DIGIT) != 0) << 3
+            | (np.arange(_BMP + 1) >= 128) << 4
+        ).astype(np.uint16)
+        self.n_marks = len(_SINGLE_PUNCT) + 1
+        self.kind_mark = kind * self.n_marks + punct
+        self.n_kind_marks = 32 * self.n_marks
+
+    @classmethod
+    def get(cls) -> _Tables:
+        if cls._built is None:
+            cls._built = cls()
+        return cls._built
+
+
+class _Powers:
+    """``POLY**j`` and ``POLY**-j`` mod 2**32 for j < n, cached up to a bound."""
+
+    _cached: tuple[np.ndarray, np.ndarray] = (np.ones(1, dtype=_H), np.ones(1, dtype=_H))
+
+    @classmethod
+    def get(cls, n: int) -> tuple[np.ndarray, np.ndarray]:
+        if len(cls._cached[0]) >= n:
+            return cls._cached
+        size = max(n, 2 * len(cls._cached[0]))
+        out = []
+        for base in (_POLY, _POLY_INVERSE):
+            powers = np.full(size, base, dtype=_H)
+            powers[0] = 1
+            out.append(np.cumprod(powers, dtype=_H))  # wraps mod 2**32
+        if size <= 4 * _CHUNK_CHARS:
+            cls._cached = (out[0], out[1])
+        return out[0], out[1]
+
+
+def _cumsum_bool(mask: np.ndarray) -> np.ndarray:
+    """Running count of a boolean mask as int32 (much faster than ``np.cumsum`` of bool)."""
+    return np.cumsum(mask.view(np.int8), dtype=np.int32)
+
+
+class _Batch:
+    """The texts of a chunk as one array of code points, with what the features need of it."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.n = len(texts)
+        self.lengths = np.fromiter(map(len, texts), dtype=np.int64, count=self.n)
+        self.starts = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(self.lengths, out=self.starts[1:])
+        joined = "".join(texts)
+        # surrogatepass: a lone surrogate stays one code point instead of failing.
+        self.codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        self.index = np.minimum(self.codes, _BMP)
+        self.cls = _Tables.get().cls[self.index]
+        self.row = np.repeat(np.arange(self.n, dtype=np.int32), self.lengths)
+        nonempty = self.lengths > 0
+        self.text_first = self.starts[:-1][nonempty]
+        self.text_last = self.starts[1:][nonempty] - 1
+        self.has_astral = bool(self.codes.size) and int(self.codes.max()) >= _BMP
+        self._tokens: tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[()] = ()
+
+    def flag(self, bit: int) -> np.ndarray:
+        return (self.cls & bit) != 0
+
+    def prev(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` of the previous code point in the same text (False at a text's start)."""
+        out = np.empty_like(mask)
+        if mask.size:
+            out[0] = False
+            out[1:] = mask[:-1]
+            out[self.text_first] = False
+        return out
+
+    def next(self, mask: np.ndarray) -> np.ndarray:
+        """``mask`` of the next code point in the same text (False at a text's end)."""
+        out = np.empty_like(mask)
+        if mask.size:
+            out[-1] = False
+            out[:-1] = mask[1:]
+            out[self.text_last] = False
+        return out
+
+    def at(self, positions: np.ndarray, offset: int) -> np.ndarray:
+        """Code points at ``positions + offset``; 0 where that leaves the text of ``positions``."""
+        target = positions + offset
+        inside = (target >= 0) & (target < self.codes.size)
+        target = np.where(inside, target, 0)
+        inside &= self.row[target] == self.row[positions]
+        return np.where(inside, self.codes[target], 0)
+
+    def cls_at(self, positions: np.ndarray, offset: int, bit: int) -> np.ndarray:
+        """Whether the code point at ``positions + offset`` (inside the same text) has class ``bit``."""
+        return (_Tables.get().cls[np.minimum(self.at(positions, offset), _BMP)] & bit) != 0
+
+    def tokens(self, punctuation: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Hashes (uint32) and rows of the tokens in text order: runs of ``\\w`` (lower-cased), plus,
+        with ``punctuation``, every character that is neither ``\\w`` nor whitespace."""
+        if not self._tokens:
+            self._tokens = self._all_tokens()
+        hashes, rows, is_word = self._tokens
+        return (hashes, rows) if punctuation else (hashes[is_word], rows[is_word])
+
+    def _all_tokens(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        word = self.flag(_WORD)
+        single = ~word & ~self.flag(_WS)
+        starts = np.flatnonzero((word & ~self.prev(word)) | single)
+        ends = np.flatnonzero((word & ~self.next(word)) | single)
+        if starts.size == 0:
+            return np.zeros(0, dtype=_H), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool)
+        # Polynomial hash of each token from prefix sums: sum_j c_j * P**(end - j) mod 2**32.
+        lower = _Tables.get().lower[self.index]
+        if self.has_astral:
+            lower = np.where(self.codes >= _BMP, self.codes, lower)
+        powers, inverse = _Powers.get(self.codes.size)
+        lower *= inverse[: self.codes.size]
+        prefix = np.cumsum(lower, dtype=_H)
+        before = prefix[np.maximum(starts - 1, 0)]
+        before[starts == 0] = 0
+        return (prefix[ends] - before) * powers[ends], self.row[starts], word[starts]
+
+
+def _chunks(texts: Sequence[str]) -> list[tuple[int, int]]:
+    """Consecutive ``(start, stop)`` ranges of at most ``_CHUNK_ROWS`` texts and about
+    ``_CHUNK_CHARS`` code points (a longer text is a chunk of its own)."""
+    bounds, start, size = [], 0, 0
+    for i, text in enumerate(texts):
+        if i > start and (size + len(text) > _CHUNK_CHARS or i - start >= _CHUNK_ROWS):
+            bounds.append((start, i))
+            start, size = i, 0
+        size += len(text)
+    bounds.append((start, len(texts)))
+    return bounds
+
+
+def _ngram_hashes(units: np.ndarray, rows: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Polynomial hashes of the ``n``-grams of consecutive ``units`` within one row, and their rows."""
+    count = units.size - n + 1
+    if count <= 0:
+        return np.zeros(0, dtype=_H), np.zeros(0, dtype=np.int32)
+    if n == 1:
+        return units, rows
+    hashes = units[:count] * _PAIR
+    for k in range(1, n):
+        hashes += units[k : k + count]
+        if k < n - 1:
+            hashes *= _PAIR
+    hashes += _H(n)  # so that an n-gram and an m-gram of other units rarely share a hash
+    same_row = rows[:count] == rows[n - 1 : n - 1 + count]
+    return hashes[same_row], rows[:count][same_row]
+
+
+def _key_dtype(n_rows: int, n_features: int) -> type:
+    return np.uint32 if n_rows * n_features <= 2**32 else np.uint64
+
+
+def _bucket_keys(hashes: np.ndarray, rows: np.ndarray, n_rows: int, n_features: int) -> np.ndarray:
+    """``row * n_features + column``, the column from Fibonacci hashing of the 32-bit hash."""
+    mixed = hashes * _FIBONACCI
+    if n_features & (n_features - 1) == 0:
+        shift = 33 - n_features.bit_length()
+        columns = mixed >> _H(shift) if shift < 32 else np.zeros_like(mixed)
+    else:
+        columns = mixed % _H(n_features)
+    key = _key_dtype(n_rows, n_features)
+    return rows.astype(key) * key(n_features) + columns
+
+
+def _count_matrix(keys: np.ndarray, n_rows: int, n_features: int) -> sp.csr_matrix:
+    """CSR counts from ``row * n_features + column`` keys (one sort, no Python loop)."""
+    if keys.size == 0:
+        return sp.csr_matrix((n_rows, n_features), dtype=np.float32)
+    keys.sort()
+    change = np.empty(keys.size, dtype=bool)
+    change[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=change[1:])
+    first = np.flatnonzero(change)
+    unique = keys[first]
+    data = np.diff(np.append(first, keys.size)).astype(np.float32)
+    key = keys.dtype.type
+    rows = unique // key(n_features)
+    columns = (unique - rows * key(n_features)).astype(np.int32)
+    indptr = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows.astype(np.int64), minlength=n_rows), out=indptr[1:])
+    return sp.csr_matrix((data, columns, indptr), shape=(n_rows, n_features))
+
+
 # --- hashed n-grams --------------------------------------------------------------------------------
 
 
 class NgramHasher(TransformerMixin, BaseEstimator):
     """Hashed word and character n-grams, sublinear TF, each block l2-normalised.
 
+    Word n-grams are over lower-cased tokens (runs of ``\\w`` and single punctuation marks);
+    character n-grams keep case, with runs of whitespace collapsed to one space.
     ``char_ngram_range=None`` drops the character block (word n-grams only).
     """
 
     def __init__(
         self,
         word_ngram_range: tuple[int, int] = (1, 2),
-        char_ngram_range: tuple[int, int] | None = (3, 5),
+        char_ngram_range: tuple[int, int] | None = (4, 4),
         n_features_word: int = 2**20,
         n_features_char: int = 2**20,
-        char_analyzer: str = "char",
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
         self.n_features_word = n_features_word
         self.n_features_char = n_features_char
-        self.char_analyzer = char_analyzer
 
-    def _vectorizers(self) -> list[HashingVectorizer]:
-        common = dict(alternate_sign=False, norm=None, dtype=np.float32)
-        out = [
-            HashingVectorizer(
-                analyzer="word",
-                ngram_range=tuple(self.word_ngram_range),
-                n_features=self.n_features_word,
-                lowercase=True,
-                # Words plus single punctuation marks, so "However," and "However" differ.
-                token_pattern=r"(?u)\b\w+\b|[^\w\s]",
-                **common,
-            )
-        ]
-        if self.char_ngram_range is not None:
-            out.append(
-                HashingVectorizer(
-                    analyzer=self.char_analyzer,
-                    ngram_range=tuple(self.char_ngram_range),
-                    n_features=self.n_features_char,
-                    lowercase=False,
-                    **common,
-                )
-            )
-        return out
+    def _check_params(self) -> None:
+        for name in ("word_ngram_range", "char_ngram_range"):
+            value = getattr(self, name)
+            if value is None and name == "char_ngram_range":
+                continue
+            low, high = value
+            if not 1 <= low <= high:
+                raise ValueError(f"{name} must be (low, high) with 1 <= low <= high, got {value!r}")
+        for name in ("n_features_word", "n_features_char"):
+            if not 1 <= getattr(self, name) <= 2**31 - 1:
+                raise ValueError(f"{name} must be in [1, 2**31 - 1], got {getattr(self, name)!r}")
 
     def fit(self, texts: Sequence[str], y: object = None) -> NgramHasher:
         check_texts(texts)
-        self.n_blocks_ = len(self._vectorizers())
+        self._check_params()
+        self.n_blocks_ = 1 if self.char_ngram_range is None else 2
         return self
 
+    def _word_keys(self, batch: _Batch) -> np.ndarray:
+        hashes, rows = batch.tokens(punctuation=True)
+        low, high = self.word_ngram_range
+        keys = [
+            _bucket_keys(*_ngram_hashes(hashes, rows, n), batch.n, self.n_features_word)
+            for n in range(low, high + 1)
+        ]
+        return np.concatenate(keys)
+
+    def _char_keys(self, batch: _Batch) -> np.ndarray:
+        # Runs of two or more whitespace characters become one space (scikit-learn's rule).
+        space = batch.flag(_WS)
+        in_run = space & (batch.prev(space) | batch.next(space))
+        keep = ~(in_run & batch.prev(space))
+        units = batch.codes.copy()
+        units[in_run] = 32
+        units, rows = units[keep], batch.row[keep]
+        low, high = self.char_ngram_range
+        keys = [
+            _bucket_keys(*_ngram_hashes(units, rows, n), batch.n, self.n_features_char)
+            for n in range(low, high + 1)
+        ]
+        return np.concatenate(keys)
+
     def counts(self, texts: Sequence[str]) -> list[sp.csr_matrix]:
-        """Raw n-gram counts, one CSR matrix per block (additive over concatenated windows)."""
-        return [v.transform(texts).tocsr() for v in self._vectorizers()]
+        """Raw n-gram counts, one CSR matrix per block (word, then char), float32; additive over
+        concatenated windows (a window's n-grams never leave it)."""
+        return self._counts(check_texts(texts), with_style=False)[0]
+
+    def counts_and_style(self, texts: Sequence[str]) -> tuple[list[sp.csr_matrix], np.ndarray]:
+        """``(self.counts(texts), style_counts(texts))`` in one pass over the text (cheaper than two
+        calls: the code points and tokens are extracted once)."""
+        blocks, style = self._counts(check_texts(texts), with_style=True)
+        return blocks, style
+
+    def _counts(self, texts: list[str], with_style: bool) -> tuple[list[sp.csr_matrix], np.ndarray | None]:
+        self._check_params()
+        blocks: list[list[sp.csr_matrix]] = [[], []]
+        styles = []
+        for lo, hi in _chunks(texts):
+            batch = _Batch(texts[lo:hi])
+            blocks[0].append(_count_matrix(self._word_keys(batch), batch.n, self.n_features_word))
+            if self.char_ngram_range is not None:
+                blocks[1].append(_count_matrix(self._char_keys(batch), batch.n, self.n_features_char))
+            if with_style:
+                styles.append(_style_counts_batch(batch))
+        out = [parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr") for parts in blocks if parts]
+        return out, (np.vstack(styles) if with_style else None)
 
     def weigh(self, blocks: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
         """Counts -> the model's features: log1p term frequency, l2 norm per block, stacked."""
         weighted = []
         for block in blocks:
-            block = block.astype(np.float32, copy=True)
+            block = sp.csr_matrix(block, dtype=np.float32, copy=True)
             np.log1p(block.data, out=block.data)
             weighted.append(normalize(block, copy=False))
         return sp.hstack(weighted, format="csr")
@@ -130,14 +449,7 @@ class NgramHasher(TransformerMixin, BaseEstimator):
 
 # --- stylometric block -----------------------------------------------------------------------------
 
-_WORD = re.compile(r"\w+")
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?\u3002])\s+|\n+")
-_LIST_LINE = re.compile(r"^[ \t]*(?:[-*\u2022+]|\d{1,2}[.)])[ \t]+\S", re.MULTILINE)
-_HEADING_LINE = re.compile(r"^[ \t]*(?:#{1,6}[ \t]+\S.*|[^\n.!?]{2,60}:)[ \t]*$", re.MULTILINE)
-_BLANK_LINE = re.compile(r"\n[ \t]*\n")
-_CONTRACTION = re.compile(r"\w['\u2019](?:t|s|m|re|ve|ll|d)\b", re.IGNORECASE)
-
-# Phrase lists, matched on lower-cased \w+ tokens (so "it's" is the two tokens "it", "s").
+# Phrase lists, matched on lower-cased \w+ words (so "it's" is the two words "it", "s").
 _DISCOURSE = (
     "however",
     "additionally",
@@ -259,37 +571,14 @@ _POLITE = (
 )
 _FIRST_PERSON = ("i", "me", "my", "mine")
 _SECOND_PERSON = ("you", "your", "yours")
-
-
-def _phrase_sets(phrases: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(one- and two-word phrases, longer phrases padded with spaces for ``str.count``)."""
-    short = tuple(p for p in phrases if len(p.split()) <= 2)
-    long = tuple(f" {p} " for p in phrases if len(p.split()) > 2)
-    return short, long
-
-
-_PHRASE_GROUPS = tuple(
-    _phrase_sets(group)
-    for group in (_DISCOURSE, _ASSISTANT_VOCAB, _HEDGE, _POLITE, _FIRST_PERSON, _SECOND_PERSON)
-)
-
-
-def _phrase_counts(tokens: list[str]) -> list[int]:
-    """Occurrences of each phrase group's phrases in the token list."""
-    grams = Counter(tokens)
-    grams.update(a + " " + b for a, b in zip(tokens, tokens[1:], strict=False))
-    joined = " " + " ".join(tokens) + " "
-    return [
-        sum(grams[p] for p in short) + sum(joined.count(p) for p in long) for short, long in _PHRASE_GROUPS
-    ]
-
-
-_LETTER = re.compile(r"[^\W\d_]")
-_UPPER = re.compile(r"[A-Z\u00c0-\u00de\u0410-\u042f]")
-_DIGIT = re.compile(r"\d")
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_FIRST_PERSON = re.compile(r"\b(?:i|me|my|mine|i'm|i've|i'd)\b", re.IGNORECASE)
-_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|you're|you've)\b", re.IGNORECASE)
+_PHRASE_GROUPS = {
+    "discourse": _DISCOURSE,
+    "assistant_vocab": _ASSISTANT_VOCAB,
+    "hedge": _HEDGE,
+    "polite": _POLITE,
+    "first_person": _FIRST_PERSON,
+    "second_person": _SECOND_PERSON,
+}
 
 _PUNCT = {
     "comma": ",",
@@ -309,6 +598,41 @@ _PUNCT = {
     "backtick": "`",
     "ellipsis": "...",
 }
+_SINGLE_PUNCT = tuple(mark for mark in _PUNCT.values() if len(mark) == 1)
+_SENTENCE_END = ".!?\u3002"
+_LINE_END = '.!?")\u3002'
+_BULLETS = "-*\u2022+"
+REPEAT_HORIZON = 16  # a word counts as repeated when it is one of the previous 16 words
+_SHORT_SENTENCE, _LONG_SENTENCE = 8, 35  # words
+
+#: Columns of :func:`style_counts` (additive per text).
+STYLE_COUNT_NAMES: tuple[str, ...] = (
+    "chars",
+    "words",
+    "word_chars",
+    "sentences",
+    "sentence_words",
+    "sentence_words_squared",
+    "short_sentences",
+    "long_sentences",
+    "lowercase_start_sentences",
+    "recent_repeats",
+    *(f"punct_{name}" for name in _PUNCT),
+    "paragraphs",
+    "lines",
+    "list_lines",
+    "heading_lines",
+    "line_end_punct_lines",
+    "bold_marks",
+    "uppercase",
+    "letters",
+    "digits",
+    "non_ascii",
+    *(f"{name}_phrases" for name in _PHRASE_GROUPS),
+    "contractions",
+    "space_before_punct",
+)
+_C = {name: i for i, name in enumerate(STYLE_COUNT_NAMES)}
 
 STYLE_FEATURE_NAMES: tuple[str, ...] = (
     "log_chars",
@@ -318,7 +642,7 @@ STYLE_FEATURE_NAMES: tuple[str, ...] = (
     "short_sentence_share",
     "long_sentence_share",
     "word_len_mean",
-    "type_token_ratio",
+    "recent_repeat_share",
     *(f"punct_{name}" for name in _PUNCT),
     "paragraphs_per_kchar",
     "lines_per_kchar",
@@ -337,70 +661,281 @@ STYLE_FEATURE_NAMES: tuple[str, ...] = (
     "contraction_rate",
     "lowercase_sentence_start_share",
     "space_before_punct_rate",
-    "ends_with_punct",
+    "line_end_punct_share",
 )
 
 
-def _style_row(text: str) -> list[float]:
-    n_chars = len(text)
-    kchar = max(n_chars, 1) / 1000.0
-    words = _WORD.findall(text.lower())
-    n_words = len(words)
-    per_word = 1.0 / max(n_words, 1)
-    sentences = [s for s in _SENTENCE_SPLIT.split(text) if s.strip()]
-    lengths = np.fromiter((len(s.split()) for s in sentences), dtype=np.float64, count=len(sentences))
-    if lengths.size:
-        mean_len = float(lengths.mean())
-        cv_len = float(lengths.std() / mean_len) if mean_len > 0 else 0.0
-        short_share = float((lengths < 8).mean())
-        long_share = float((lengths > 35).mean())
-        lower_start = sum(1 for s in sentences if s.lstrip()[:1].islower()) / len(sentences)
-    else:
-        mean_len = cv_len = short_share = long_share = lower_start = 0.0
-    phrase_counts = _phrase_counts(words)
-    head = words[:300]
-    ttr = len(set(head)) / len(head) if head else 0.0
-    lines = [line for line in text.split("\n") if line.strip()]
-    n_lines = max(len(lines), 1)
-    letters = len(_LETTER.findall(text)) or 1
-    row = [
-        math.log1p(n_chars),
-        math.log1p(n_words),
-        min(mean_len, 200.0) / 50.0,
-        cv_len,
-        short_share,
-        long_share,
-        (sum(len(w) for w in words) * per_word) / 10.0,
-        ttr,
-    ]
-    row.extend(text.count(mark) / kchar / 10.0 for mark in _PUNCT.values())
-    row.extend(
-        [
-            (len(_BLANK_LINE.findall(text)) + 1) / kchar,
-            n_lines / kchar / 10.0,
-            len(_LIST_LINE.findall(text)) / n_lines,
-            len(_HEADING_LINE.findall(text)) / n_lines,
-            text.count("**") / kchar,
-            len(_UPPER.findall(text)) / letters,
-            len(_DIGIT.findall(text)) / max(n_chars, 1),
-            len(_NON_ASCII.findall(text)) / max(n_chars, 1),
-            *(count * per_word * 10.0 for count in phrase_counts),
-            len(_CONTRACTION.findall(text)) * per_word * 10.0,
-            lower_start,
-            (text.count(" ,") + text.count(" .")) / kchar,
-            1.0 if text.rstrip()[-1:] in {".", "!", "?", '"', ")", "\u3002"} else 0.0,
-        ]
+def _codes_of(chars: str) -> np.ndarray:
+    return np.fromiter(map(ord, chars), dtype=np.uint32, count=len(chars))
+
+
+class _PhraseTable:
+    """Hashes of every phrase (as an n-gram of word tokens) and each phrase's groups."""
+
+    _built: _PhraseTable | None = None
+    _FILTER_BITS = 16  # a bitmap over the top hash bits skips the binary search for most n-grams
+
+    def __init__(self) -> None:
+        phrases = sorted({p for group in _PHRASE_GROUPS.values() for p in group})
+        batch = _Batch(phrases)
+        words, rows = batch.tokens(punctuation=False)
+        lengths = np.bincount(rows, minlength=len(phrases))
+        self.max_words = int(lengths.max())
+        hashes = np.zeros(len(phrases), dtype=_H)
+        for n in range(1, self.max_words + 1):
+            ngram, ngram_rows = _ngram_hashes(words, rows, n)
+            whole = lengths[ngram_rows] == n
+            hashes[ngram_rows[whole]] = ngram[whole]
+        order = np.argsort(hashes)
+        self.hashes = hashes[order]
+        self.bitmap = np.zeros(1 << self._FILTER_BITS, dtype=bool)
+        self.bitmap[self.hashes >> _H(32 - self._FILTER_BITS)] = True
+        membership = np.zeros((len(phrases), len(_PHRASE_GROUPS)), dtype=np.float64)
+        for j, group in enumerate(_PHRASE_GROUPS.values()):
+            for phrase in group:
+                membership[phrases.index(phrase), j] = 1.0
+        self.membership = membership[order]
+
+    @classmethod
+    def get(cls) -> _PhraseTable:
+        if cls._built is None:
+            cls._built = cls()
+        return cls._built
+
+    def group_counts(self, words: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+        """``(n_rows, n_groups)`` phrase occurrences (overlapping n-grams of the word hashes)."""
+        n_phrases = len(self.hashes)
+        hit_rows, hit_phrases = [], []
+        for n in range(1, self.max_words + 1):
+            ngram, ngram_rows = _ngram_hashes(words, rows, n)
+            candidate = np.flatnonzero(self.bitmap[ngram >> _H(32 - self._FILTER_BITS)])
+            ngram, ngram_rows = ngram[candidate], ngram_rows[candidate]
+            where = np.minimum(np.searchsorted(self.hashes, ngram), n_phrases - 1)
+            hit = self.hashes[where] == ngram
+            hit_rows.append(ngram_rows[hit].astype(np.int64))
+            hit_phrases.append(where[hit])
+        per_phrase = np.bincount(
+            np.concatenate(hit_rows) * n_phrases + np.concatenate(hit_phrases), minlength=n_rows * n_phrases
+        ).reshape(n_rows, n_phrases)
+        return per_phrase @ self.membership
+
+
+def _runs(batch: _Batch, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first position, length) of each run of True in ``mask`` inside a text."""
+    starts = np.flatnonzero(mask & ~batch.prev(mask))
+    ends = np.flatnonzero(mask & ~batch.next(mask))
+    return starts, ends - starts + 1
+
+
+class _Counter:
+    """Adds per-position events into the per-text count matrix."""
+
+    def __init__(self, batch: _Batch, out: np.ndarray) -> None:
+        self.row, self.n, self.out = batch.row, batch.n, out
+
+    def __call__(self, name: str, positions: np.ndarray, weights: np.ndarray | None = None) -> None:
+        self.out[:, _C[name]] = np.bincount(self.row[positions], weights=weights, minlength=self.n)
+
+
+def _style_counts_batch(batch: _Batch) -> np.ndarray:
+    out = np.zeros((batch.n, len(STYLE_COUNT_NAMES)), dtype=np.float64)
+    if batch.codes.size == 0:
+        return out
+    count = _Counter(batch, out)
+    codes = batch.codes
+    out[:, _C["chars"]] = batch.lengths
+    # Character classes and single punctuation marks: one bincount over the whole batch.
+    tables = _Tables.get()
+    cells = batch.row * tables.n_kind_marks + tables.kind_mark[batch.index]
+    by_cell = np.bincount(cells, minlength=batch.n * tables.n_kind_marks)
+    by_cell = by_cell.reshape(batch.n, 32, tables.n_marks)
+    by_kind = by_cell.sum(axis=2)
+    bit = np.arange(32)
+    for name, b in (("word_chars", 1), ("letters", 2), ("uppercase", 4), ("digits", 8), ("non_ascii", 16)):
+        out[:, _C[name]] = by_kind[:, (bit & b) != 0].sum(axis=1)
+    by_mark = by_cell.sum(axis=1)
+    for i, name in enumerate(name for name, mark in _PUNCT.items() if len(mark) == 1):
+        out[:, _C[f"punct_{name}"]] = by_mark[:, i + 1]
+    # Runs: "..." and "**" counted like str.count (non-overlapping), words as runs of \w.
+    dot_starts, dot_lengths = _runs(batch, codes == ord("."))
+    count("punct_ellipsis", dot_starts, dot_lengths // 3)
+    star_starts, star_lengths = _runs(batch, codes == ord("*"))
+    count("bold_marks", star_starts, star_lengths // 2)
+    word = batch.flag(_WORD)
+    count("words", np.flatnonzero(word & ~batch.prev(word)))
+    # " ," and " .".
+    count("space_before_punct", np.flatnonzero((codes == 32) & batch.next((codes == 44) | (codes == 46))))
+    # Contractions: \w['\u2019](t|s|m|re|ve|ll|d)\b, any case.
+    apostrophes = np.flatnonzero(((codes == ord("'")) | (codes == 0x2019)) & batch.prev(word))
+    follow = [tables.lower[np.minimum(batch.at(apostrophes, k), _BMP)] for k in (1, 2)]
+    one = np.isin(follow[0], _codes_of("tsmd")) & ~batch.cls_at(apostrophes, 2, _WORD)
+    pair = follow[0].astype(np.int64) * 65536 + follow[1]
+    two = np.isin(pair, [ord(a) * 65536 + ord(b) for a, b in ("re", "ve", "ll")])
+    two &= ~batch.cls_at(apostrophes, 3, _WORD)
+    count("contractions", apostrophes[one | two])
+    space = batch.flag(_WS)
+    _sentence_counts(batch, space, count)
+    _line_counts(batch, space, count)
+    words, word_rows = batch.tokens(punctuation=False)
+    first_group = _C[f"{next(iter(_PHRASE_GROUPS))}_phrases"]
+    phrases = _PhraseTable.get().group_counts(words, word_rows, batch.n)
+    out[:, first_group : first_group + len(_PHRASE_GROUPS)] = phrases
+    out[:, _C["recent_repeats"]] = _recent_repeats(words, word_rows, batch.n)
+    return out
+
+
+def _sentence_counts(batch: _Batch, space: np.ndarray, count: _Counter) -> None:
+    """Sentences split after .!?。 + whitespace and at line breaks; lengths in whitespace words."""
+    breaks = (batch.codes == 10) | (space & batch.prev(batch.flag(_SENTENCE_END_BIT)))
+    breaks[batch.text_first] = True
+    visible = ~space
+    word_starts = np.flatnonzero(visible & ~batch.prev(visible))
+    if word_starts.size == 0:
+        return
+    ids = _cumsum_bool(breaks)[word_starts]
+    opens = np.empty(ids.size, dtype=bool)
+    opens[0] = True
+    np.not_equal(ids[1:], ids[:-1], out=opens[1:])
+    first_word = np.flatnonzero(opens)
+    lengths = np.diff(np.append(first_word, ids.size)).astype(np.float64)
+    positions = word_starts[first_word]
+    count("sentences", positions)
+    count("sentence_words", positions, lengths)
+    count("sentence_words_squared", positions, lengths**2)
+    count("short_sentences", positions[lengths < _SHORT_SENTENCE])
+    count("long_sentences", positions[lengths > _LONG_SENTENCE])
+    count("lowercase_start_sentences", positions[(batch.cls[positions] & _LOWER) != 0])
+
+
+def _line_counts(batch: _Batch, space: np.ndarray, count: _Counter) -> None:
+    """Non-blank lines, paragraphs, list and heading lines, lines ending with punctuation."""
+    codes, cls = batch.codes, batch.cls
+    line_start = codes == 10
+    line_start[batch.text_first] = True
+    visible = np.flatnonzero(~space)
+    if visible.size == 0:
+        return
+    line = _cumsum_bool(line_start)[visible]
+    opens = np.empty(visible.size, dtype=bool)
+    opens[0] = True
+    np.not_equal(line[1:], line[:-1], out=opens[1:])
+    closes = np.empty(visible.size, dtype=bool)
+    closes[-1] = True
+    closes[:-1] = opens[1:]
+    first = visible[opens]  # first visible character of each non-blank line
+    last = visible[closes]  # its last visible character
+    count("lines", first)
+    # A paragraph starts at a text's first non-blank line or after a blank line.
+    open_idx = np.flatnonzero(opens)
+    before = np.maximum(open_idx - 1, 0)
+    new_text = (open_idx == 0) | (batch.row[visible[before]] != batch.row[first])
+    count("paragraphs", first[new_text | (line[open_idx] - line[before] >= 2)])
+    count("line_end_punct_lines", last[(cls[last] & _LINE_END_BIT) != 0])
+    # List lines: ^[ \t]*([-*•+]|\d{1,2}[.)])[ \t]+\S
+    first_cls = cls[first]
+    bullet = ((first_cls & _BULLET) != 0) & batch.cls_at(first, 1, _BLANK) & (last > first + 1)
+    numbered = ((first_cls & _DIGIT) != 0) & (
+        (batch.cls_at(first, 1, _CLOSER) & batch.cls_at(first, 2, _BLANK) & (last > first + 2))
+        | (
+            batch.cls_at(first, 1, _DIGIT)
+            & batch.cls_at(first, 2, _CLOSER)
+            & batch.cls_at(first, 3, _BLANK)
+            & (last > first + 3)
+        )
     )
-    return row
+    count("list_lines", first[bullet | numbered])
+    # Heading lines: ^[ \t]*(#{1,6}[ \t]+\S.*|[^\n.!?]{2,60}:)[ \t]*$
+    length = last - first + 1
+    colon = np.flatnonzero((codes[last] == ord(":")) & (length >= 3) & (length <= 61))
+    if colon.size:
+        stops = (cls & _STOP) != 0
+        bounds = np.stack([first[colon], last[colon]], axis=1).ravel()
+        inside = np.add.reduceat(stops.view(np.int8), bounds)[::2]  # stops in [first, last)
+        colon = colon[inside == 0]
+    hashes = np.zeros(first.size, dtype=np.int64)
+    running = codes[first] == ord("#")
+    for k in range(1, 8):
+        hashes += running
+        running &= batch.at(first, k) == ord("#")
+    after_hashes = np.zeros(first.size, dtype=bool)
+    for k in range(1, 7):
+        after_hashes |= (hashes == k) & batch.cls_at(first, k, _BLANK)
+    hashed = np.flatnonzero(after_hashes & (last > first + hashes))
+    count("heading_lines", first[np.union1d(colon, hashed)])
+
+
+def _recent_repeats(words: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
+    """Words equal to one of the previous ``REPEAT_HORIZON`` words of the same text."""
+    if words.size == 0:
+        return np.zeros(n_rows)
+    keyed = words ^ (rows.astype(_H) * _FIBONACCI)  # equal keys: (almost surely) same word, same text
+    repeated = np.zeros(words.size, dtype=bool)
+    for k in range(1, min(REPEAT_HORIZON, words.size - 1) + 1):
+        repeated[k:] |= keyed[k:] == keyed[:-k]
+    return np.bincount(rows[repeated], minlength=n_rows).astype(np.float64)
+
+
+def style_counts(texts: Sequence[str]) -> np.ndarray:
+    """``(n, len(STYLE_COUNT_NAMES))`` float64 additive counts per text (see the module docstring).
+
+    The counts of a document cut into windows are (almost) the sum of the windows' counts, so
+    ``style_from_counts(indicator @ style_counts(windows))`` gives the documents' style rows."""
+    texts = check_texts(texts)
+    parts = [_style_counts_batch(_Batch(texts[lo:hi])) for lo, hi in _chunks(texts)]
+    return parts[0] if len(parts) == 1 else np.vstack(parts)
+
+
+def style_from_counts(counts: np.ndarray) -> np.ndarray:
+    """Rates from :func:`style_counts` rows (or sums of them): ``(n, len(STYLE_FEATURE_NAMES))``
+    float32, all finite; a row with no characters is all zeros."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.ndim != 2 or counts.shape[1] != len(STYLE_COUNT_NAMES):
+        raise ValueError(f"counts must have shape (n, {len(STYLE_COUNT_NAMES)}), got {counts.shape}")
+
+    def col(name: str) -> np.ndarray:
+        return counts[:, _C[name]]
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        return num / np.maximum(den, 1.0)
+
+    chars, words, sentences = col("chars"), col("words"), col("sentences")
+    kchar = np.maximum(chars, 1.0) / 1000.0
+    lines = np.maximum(col("lines"), 1.0)
+    mean_len = ratio(col("sentence_words"), sentences)
+    variance = np.maximum(ratio(col("sentence_words_squared"), sentences) - mean_len**2, 0.0)
+    columns = [
+        np.log1p(chars),
+        np.log1p(words),
+        np.minimum(mean_len, 200.0) / 50.0,
+        np.sqrt(variance) / np.maximum(mean_len, 1e-9) * (mean_len > 0),
+        ratio(col("short_sentences"), sentences),
+        ratio(col("long_sentences"), sentences),
+        ratio(col("word_chars"), words) / 10.0,
+        ratio(col("recent_repeats"), words),
+        *(col(f"punct_{name}") / kchar / 10.0 for name in _PUNCT),
+        col("paragraphs") / kchar,
+        lines / kchar / 10.0,
+        col("list_lines") / lines,
+        col("heading_lines") / lines,
+        col("bold_marks") / kchar,
+        ratio(col("uppercase"), col("letters")),
+        ratio(col("digits"), chars),
+        ratio(col("non_ascii"), chars),
+        *(ratio(col(f"{name}_phrases"), words) * 10.0 for name in _PHRASE_GROUPS),
+        ratio(col("contractions"), words) * 10.0,
+        ratio(col("lowercase_start_sentences"), sentences),
+        col("space_before_punct") / kchar,
+        col("line_end_punct_lines") / lines,
+    ]
+    out = np.stack(columns, axis=1) if len(counts) else np.zeros((0, len(STYLE_FEATURE_NAMES)))
+    out[chars <= 0] = 0.0
+    return out.astype(np.float32)
 
 
 def stylometric_matrix(texts: Sequence[str]) -> np.ndarray:
-    """Dense ``(n, len(STYLE_FEATURE_NAMES))`` float32 matrix of style rates (all finite)."""
-    out = np.zeros((len(texts), len(STYLE_FEATURE_NAMES)), dtype=np.float32)
-    for i, text in enumerate(texts):
-        if text:
-            out[i] = _style_row(text)
-    return out
+    """Dense ``(n, len(STYLE_FEATURE_NAMES))`` float32 matrix of style rates (all finite):
+    ``style_from_counts(style_counts(texts))``."""
+    return style_from_counts(style_counts(texts))
 
 
 class StylometricFeatures(TransformerMixin, BaseEstimator):

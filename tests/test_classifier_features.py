@@ -1,14 +1,26 @@
-"""Paragraph windows and feature extraction on real dev texts."""
+"""Paragraph windows and feature extraction (hashed n-grams, style counts) on real dev texts."""
 
 from __future__ import annotations
 
 import random
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
 
-from detectors.features import STYLE_FEATURE_NAMES, NgramHasher, check_texts, stylometric_matrix
+from detectors import features
+from detectors.features import (
+    STYLE_COUNT_NAMES,
+    STYLE_FEATURE_NAMES,
+    NgramHasher,
+    check_texts,
+    style_counts,
+    style_from_counts,
+    stylometric_matrix,
+)
 from detectors.segments import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, segment_spans, segment_texts
 
 
@@ -79,3 +91,205 @@ def test_check_texts_errors() -> None:
     with pytest.raises(TypeError, match=r"texts\[1\] is int"):
         check_texts(["ok", 3])
     assert check_texts(("a", "b")) == ["a", "b"]
+
+
+# --- n-gram hashing ----------------------------------------------------------------------------------
+
+_EDGE_TEXTS = [
+    "",
+    "   \n\t ",
+    "x",
+    "Hello, world!",
+    "中文文本没有空格。日本語のテキスト、かな。",
+    "Emoji \U0001f600\U0001f680 and astral \U00020000 letters \u00bd²",
+    "lone surrogate \ud800 inside",
+    "Tabs\tand\r\nCRLF\u00a0nbsp  double  spaces\n\n\nparagraphs",
+    "İstanbul ΣΊΣΥΦΟΣ Straße",
+]
+
+
+def _columns(ngrams: list[str], block: int, char_length: int | None = None) -> dict[str, int]:
+    """The column of each n-gram, from a batch where each text is exactly one n-gram of the block."""
+    hasher = NgramHasher(char_ngram_range=None if char_length is None else (char_length, char_length))
+    rows = hasher.fit(["x"]).counts(ngrams)[block]
+    assert np.all(np.diff(rows.indptr) == 1)
+    return dict(zip(ngrams, rows.indices.tolist(), strict=True))
+
+
+@pytest.mark.shared_data
+def test_char_ngrams_are_sklearns_ngrams(dev_human, dev_openai) -> None:
+    """Each text's character n-grams are exactly scikit-learn's (whitespace runs collapsed, case
+    kept), only hashed to other columns."""
+    hasher = NgramHasher(char_ngram_range=(3, 5)).fit(["x"])
+    analyzer = HashingVectorizer(analyzer="char", ngram_range=(3, 5), lowercase=False).build_analyzer()
+    texts = _sample_texts(dev_human, 10, 4) + _sample_texts(dev_openai, 10, 5) + _EDGE_TEXTS
+    grams = [analyzer(text) for text in texts]
+    column_of: dict[str, int] = {}
+    for n in (3, 4, 5):
+        column_of.update(_columns(sorted({g for gs in grams for g in gs if len(g) == n}), 1, n))
+    char_block = hasher.counts(texts)[1]
+    for i, text_grams in enumerate(grams):
+        row = char_block.getrow(i)
+        expected = Counter(column_of[g] for g in text_grams)
+        assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == expected, texts[i][:80]
+
+
+@pytest.mark.shared_data
+def test_word_ngrams_are_tokens_and_bigrams(dev_human, dev_openai) -> None:
+    """Word block = lower-cased tokens of the version-1 regex and their bigrams."""
+    texts = _sample_texts(dev_human, 10, 6) + _sample_texts(dev_openai, 10, 7) + _EDGE_TEXTS
+    # Per-character lowering differs from str.lower() where the case mapping changes the length.
+    texts = [t for t in texts if all(len(c.lower()) == 1 for c in t)]
+    tokens = [re.findall(r"\b\w+\b|[^\w\s]", text.lower()) for text in texts]
+    column_of = _columns(sorted({t for ts in tokens for t in ts}), 0)
+    pairs = sorted({f"{a} {b}" for ts in tokens for a, b in zip(ts, ts[1:], strict=False)})
+    pair_rows = NgramHasher(word_ngram_range=(2, 2), char_ngram_range=None).fit(["x"]).counts(pairs)[0]
+    column_of.update((p, int(pair_rows.indices[pair_rows.indptr[i]])) for i, p in enumerate(pairs))
+    words = NgramHasher(char_ngram_range=None).fit(["x"]).counts(texts)[0]
+    for i, text_tokens in enumerate(tokens):
+        bigrams = [f"{a} {b}" for a, b in zip(text_tokens, text_tokens[1:], strict=False)]
+        expected = Counter(column_of[t] for t in text_tokens + bigrams)
+        row = words.getrow(i)
+        assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == expected, texts[i][:80]
+
+
+def test_hashing_is_deterministic_and_batch_independent(monkeypatch) -> None:
+    hasher = NgramHasher(char_ngram_range=(3, 5)).fit(["x"])
+    texts = _EDGE_TEXTS * 3
+    together = hasher.counts(texts)
+    alone = [hasher.counts([t]) for t in texts]
+    for block in range(2):
+        stacked = sp.vstack([a[block] for a in alone]).tocsr()
+        assert (together[block] != stacked).nnz == 0
+    # Internal chunking (by characters and by rows) changes nothing.
+    monkeypatch.setattr(features, "_CHUNK_CHARS", 7)
+    monkeypatch.setattr(features, "_CHUNK_ROWS", 2)
+    chunked = hasher.counts(texts)
+    for block in range(2):
+        assert (together[block] != chunked[block]).nnz == 0
+    assert together[0].dtype == np.float32 and together[0].shape == (len(texts), 2**20)
+
+
+def test_hasher_params_and_transform() -> None:
+    hasher = NgramHasher(char_ngram_range=None, n_features_word=1000).fit(["x"])
+    matrix = hasher.transform(["a b c d", ""])
+    assert matrix.shape == (2, 1000) and matrix[1].nnz == 0
+    assert np.isclose(np.linalg.norm(matrix[0].toarray()), 1.0)
+    assert NgramHasher().fit(["x"]).transform(["abcd efgh"]).shape == (1, 2**21)
+    with pytest.raises(ValueError, match="char_ngram_range"):
+        NgramHasher(char_ngram_range=(3, 2)).fit(["x"])
+
+
+def test_very_long_text_is_chunked_consistently() -> None:
+    hasher = NgramHasher().fit(["x"])
+    paragraph = "It is important to note that results may vary. " * 40 + "\n\n"
+    long_text = paragraph * 700  # ~1.3M characters: longer than one internal chunk
+    blocks, style = hasher.counts_and_style([long_text, paragraph])
+    # Word n-grams: 700 times the paragraph's, plus 699 bigrams ". it" across paragraphs.
+    extra = blocks[0][0] - 700 * blocks[0][1]
+    extra.eliminate_zeros()
+    assert extra.nnz == 1 and extra.data[0] == 699
+    # Character 4-grams: one per position of the whitespace-collapsed text.
+    collapsed = re.sub(r"\s\s+", " ", long_text)
+    assert blocks[1][0].sum() == len(collapsed) - 3
+    words = STYLE_COUNT_NAMES.index("words")
+    assert style[0, words] == 700 * style[1, words]
+    assert np.allclose(stylometric_matrix([long_text])[0, 2:7], stylometric_matrix([paragraph])[0, 2:7])
+
+
+# --- style counts ------------------------------------------------------------------------------------
+
+_PHRASE_WORDS = re.compile(r"\w+")
+
+
+def _reference_counts(text: str) -> dict[str, float]:
+    """Plain-Python definitions of some count columns (regexes, as feature version 1 computed them)."""
+    words = _PHRASE_WORDS.findall(text.lower())
+    sentences = [len(s.split()) for s in re.split(r"(?<=[.!?\u3002])\s+|\n+", text) if s.strip()]
+    lines = [line for line in text.split("\n") if line.strip()]
+    joined = " " + " ".join(words) + " "
+    return {
+        "chars": len(text),
+        "words": len(words),
+        "word_chars": sum(map(len, words)),
+        "sentences": len(sentences),
+        "sentence_words": sum(sentences),
+        "sentence_words_squared": sum(n * n for n in sentences),
+        "short_sentences": sum(n < 8 for n in sentences),
+        "long_sentences": sum(n > 35 for n in sentences),
+        "lines": len(lines),
+        "list_lines": len(re.findall(r"^[ \t]*(?:[-*\u2022+]|\d{1,2}[.)])[ \t]+\S", text, re.M)),
+        "heading_lines": len(re.findall(r"^[ \t]*(?:#{1,6}[ \t]+\S.*|[^\n.!?]{2,60}:)[ \t]*$", text, re.M)),
+        "contractions": len(re.findall(r"\w['\u2019](?:t|s|m|re|ve|ll|d)\b", text, re.I)),
+        "punct_comma": text.count(","),
+        "punct_ellipsis": text.count("..."),
+        "bold_marks": text.count("**"),
+        "space_before_punct": text.count(" ,") + text.count(" ."),
+        "digits": len(re.findall(r"\d", text)),
+        "non_ascii": len(re.findall(r"[^\x00-\x7f]", text)),
+        "letters": len(re.findall(r"[^\W\d_]", text)),
+        "discourse_phrases": sum(joined.count(f" {p} ") for p in features._DISCOURSE),
+        "second_person_phrases": sum(joined.count(f" {p} ") for p in features._SECOND_PERSON),
+    }
+
+
+@pytest.mark.shared_data
+def test_style_counts_match_plain_python(dev_human, dev_openai, dev_other_llm) -> None:
+    texts = (
+        _sample_texts(dev_human, 150, 8)
+        + _sample_texts(dev_openai, 150, 9)
+        + _sample_texts(dev_other_llm, 50, 10)
+    )
+    texts = [t for t in texts if "\r" not in t and "\x0b" not in t and "\x0c" not in t] + _EDGE_TEXTS[3:6]
+    counts = style_counts(texts)
+    mismatches = []
+    for i, text in enumerate(texts):
+        for name, expected in _reference_counts(text).items():
+            got = counts[i, STYLE_COUNT_NAMES.index(name)]
+            if got != expected:
+                mismatches.append((i, name, got, expected))
+    # Lines with a leading no-break space and the like make a handful of list/heading lines differ.
+    assert len(mismatches) <= 0.002 * len(texts) * 21, mismatches[:10]
+
+
+@pytest.mark.shared_data
+def test_style_from_counts_and_window_sums(dev_openai, dev_human) -> None:
+    texts = [
+        t for t in _sample_texts(dev_openai, 300, 11) + _sample_texts(dev_human, 300, 12) if len(t) > 1500
+    ]
+    assert texts
+    matrix = stylometric_matrix(texts)
+    assert np.array_equal(style_from_counts(style_counts(texts)), matrix)
+    # Cut at blank lines, a document's counts are the sum of its paragraphs' counts, except for
+    # what spans a boundary: the blank lines themselves, phrases and word repeats.
+    paragraphs = [[p for p in re.split(r"\n[ \t]*\n", t) if p.strip()] for t in texts]
+    summed = np.stack([style_counts(p).sum(axis=0) for p in paragraphs])
+    whole = style_counts(texts)
+    inexact = {"chars", "recent_repeats"} | {n for n in STYLE_COUNT_NAMES if n.endswith("_phrases")}
+    exact = [i for i, n in enumerate(STYLE_COUNT_NAMES) if n not in inexact]
+    assert np.array_equal(summed[:, exact], whole[:, exact]), [
+        n for i, n in enumerate(STYLE_COUNT_NAMES) if not np.array_equal(summed[:, i], whole[:, i])
+    ]
+    assert np.abs(summed - whole).sum() <= 0.05 * whole.sum()
+    # Windows also cut long paragraphs: each cut adds a line and a paragraph start.
+    windows = np.stack([style_counts(segment_texts(t)).sum(axis=0) for t in texts])
+    relative = np.abs(windows - whole).sum(axis=0) / np.maximum(whole.sum(axis=0), 1)
+    loose = [STYLE_COUNT_NAMES.index(n) for n in ("paragraphs", "lines", "line_end_punct_lines")]
+    assert relative[loose].max() < 0.35 and np.delete(relative, loose).max() < 0.1
+
+
+def test_style_edge_cases() -> None:
+    matrix = stylometric_matrix(_EDGE_TEXTS)
+    assert matrix.shape == (len(_EDGE_TEXTS), len(STYLE_FEATURE_NAMES)) and np.isfinite(matrix).all()
+    assert np.all(matrix[0] == 0)  # empty text
+    cjk = style_counts(["中文文本没有空格。"])[0]
+    assert cjk[STYLE_COUNT_NAMES.index("non_ascii")] == 9 and cjk[STYLE_COUNT_NAMES.index("words")] == 1
+    emoji = style_counts(["a \U0001f600 b"])[0]
+    assert emoji[STYLE_COUNT_NAMES.index("chars")] == 5 and emoji[STYLE_COUNT_NAMES.index("words")] == 2
+    text = "It's fine.\n\n## Steps\n1. First step here\n- a bullet point\nHowever, thank you!"
+    row = dict(zip(STYLE_COUNT_NAMES, style_counts([text])[0], strict=True))
+    assert row["contractions"] == 1 and row["list_lines"] == 2 and row["heading_lines"] == 1
+    assert row["paragraphs"] == 2 and row["lines"] == 5 and row["polite_phrases"] == 1
+    assert row["discourse_phrases"] == 1 and row["line_end_punct_lines"] == 2
+    with pytest.raises(ValueError, match="shape"):
+        style_from_counts(np.zeros((2, 3)))
