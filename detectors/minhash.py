@@ -31,8 +31,8 @@ rewrote* (paraphrase and "rewrite this" datasets put both in the wild): a light 
 40-90% of the 5-grams. On the dev data the set thresholds alone matched 53 of 12,212 human texts
 (0.43%), 52 of them the sources of rewrites in the reference set. What differs is the edit: a
 copy *loses* words (deletions, truncation, a page around it), a rewrite *replaces* them. So each
-candidate is aligned in order on its units (difflib's matching blocks over the units' 32-bit
-hashes, runs of at least ``MATCH_ALIGNED_MIN_RUN`` units; :func:`aligned_overlap`): the aligned
+candidate is aligned in order on its units (a longest common subsequence of the units' 32-bit
+hashes, in runs of at least ``MATCH_ALIGNED_MIN_RUN`` units; :func:`aligned_overlap`): the aligned
 units must cover ``MATCH_ALIGNED_COVERAGE`` (0.75) of the reference or of the document, and make
 up ``MATCH_ALIGNED_PURITY`` (0.93) of the document's stretch between its first and last aligned
 run. Measured on the dev data (tests/test_minhash_quality.py): recall under every edit of the
@@ -86,7 +86,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from difflib import SequenceMatcher
 from itertools import compress
 from pathlib import Path
 from typing import Any
@@ -97,6 +96,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from datasketch import LeanMinHash, MinHashLSH
+from rapidfuzz.distance import Indel
 
 from detectors.clusters import TemplateClusterer, cluster_documents
 from detectors.shingles import (
@@ -286,24 +286,27 @@ def aligned_overlap(
 ) -> tuple[float, float]:
     """``(coverage, purity)`` of the in-order alignment of two unit sequences.
 
-    The alignment is difflib's matching blocks (longest common runs, recursively, in order)
-    between the document's and the reference's units; only runs of at least ``min_run`` units
-    count as aligned. ``coverage`` is aligned units / the shorter sequence's length (the share of
-    the reference, or of the document, that is aligned). ``purity`` is aligned units / the length
-    of the document stretch from the first to the last aligned run: a copy with words deleted,
-    truncated or embedded in a page keeps ~1.0; a rewrite that substitutes words leaves
-    unaligned words inside the stretch. Both are 0.0 when nothing aligns. ``doc_units`` may be
-    the part of a long document around the shared shingles; ``doc_length`` is then the whole
-    document's number of units (for ``coverage``).
+    The alignment is a longest common subsequence of the document's and the reference's units
+    (rapidfuzz ``Indel.opcodes``: insertions and deletions only); its unbroken runs of at least
+    ``min_run`` units count as aligned. ``coverage`` is aligned units / the shorter sequence's
+    length (the share of the reference, or of the document, that is aligned). ``purity`` is
+    aligned units / the length of the document stretch from the first to the last aligned run: a
+    copy with words deleted, truncated or embedded in a page keeps ~1.0; a rewrite that
+    substitutes words leaves unaligned words inside the stretch. Both are 0.0 when nothing
+    aligns. ``doc_units`` may be the part of a long document around the shared shingles;
+    ``doc_length`` is then the whole document's number of units (for ``coverage``).
     """
     if len(doc_units) == 0 or len(ref_units) == 0:
         return 0.0, 0.0
-    matcher = SequenceMatcher(None, list(doc_units), list(ref_units), autojunk=False)
-    runs = [block for block in matcher.get_matching_blocks() if block.size >= min_run]
+    runs = [
+        (op.src_start, op.src_end)
+        for op in Indel.opcodes(list(doc_units), list(ref_units))
+        if op.tag == "equal" and op.src_end - op.src_start >= min_run
+    ]
     if not runs:
         return 0.0, 0.0
-    aligned = sum(block.size for block in runs)
-    stretch = runs[-1].a + runs[-1].size - runs[0].a
+    aligned = sum(end - start for start, end in runs)
+    stretch = runs[-1][1] - runs[0][0]
     doc_length = len(doc_units) if doc_length is None else doc_length
     return aligned / min(doc_length, len(ref_units)), aligned / stretch
 
