@@ -20,9 +20,16 @@ cross-validation (the same prompt never sits in train and test), chooses the ope
 ``MODEL_CARD.md`` atomically. :func:`load_model` checks the skops file's types against an explicit
 allow-list and the feature version before anything is used.
 
-Long documents: :meth:`TeacherModel.score_documents` cuts every document into paragraph windows
-(:mod:`detectors.segments`), vectorises all windows of a batch in one transform, and gets each
-document's n-gram counts by summing its windows' counts, so the characters are hashed once.
+Long documents and pasted text: :meth:`TeacherModel.score_documents` cuts every document into
+paragraph pieces (:func:`detectors.segments.paragraph_spans`) and hashes each piece once; the
+n-gram counts of the document, of its paragraph windows and of its *run* are sums of piece counts.
+The run is the contiguous stretch of paragraphs most likely to be pasted teacher text
+(:func:`detectors.segments.best_run` over the paragraphs' stage-1 teacher log-odds). Windows and
+the run are scored by a second stage 2 trained on the paragraph windows of the training documents
+(``stage2_window_``); the page score ``teacher_prob_max_segment`` is the best segment under the
+model's ``segment_rule``, compared with its own threshold (``segment_threshold``: 1% FPR on
+held-out human pages' page scores, measured in :func:`train_model` with the embedded TPR at 25%
+and 50%).
 
 Empty and near-empty texts (fewer than ``MIN_WORDS`` words and fewer than ``MIN_CHARS``
 non-space characters) are not assessable: every score is
@@ -54,20 +61,30 @@ from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from detectors.features import FEATURE_VERSION, NgramHasher, check_texts, stylometric_matrix
-from detectors.segments import segment_spans
+from detectors.features import (
+    FEATURE_VERSION,
+    STYLE_FEATURE_NAMES,
+    NgramHasher,
+    check_texts,
+    stylometric_matrix,
+)
+from detectors.segments import best_run, paragraph_spans, window_piece_ranges
 from pipeline.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
     "MIN_SAMPLES_PER_CLASS",
+    "MODEL_FORMAT",
     "MIN_WORDS",
     "MODEL_FILE",
     "ModelLoadError",
+    "SEGMENT_RULES",
+    "SegmentScores",
     "TeacherClassifier",
     "TeacherModel",
     "TrainingDataError",
     "expected_calibration_error",
     "load_model",
+    "segment_scores",
     "train_model",
 ]
 
@@ -79,6 +96,9 @@ MIN_SAMPLES_PER_CLASS = 20
 MIN_WORDS = 3
 MIN_CHARS = 20
 TARGET_FPR = 0.01
+# Structure of a saved model: bump when the fitted parts change (here: the window-trained stage 2
+# and the segment rule), so that a model saved by older code is refused instead of misused.
+MODEL_FORMAT = "stack2-window-stage2-run-1"
 _STAGE1_EPS = 1e-6
 
 
@@ -107,7 +127,7 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         word_ngram_range: tuple[int, int] = (1, 2),
-        char_ngram_range: tuple[int, int] | None = (3, 5),
+        char_ngram_range: tuple[int, int] | None = (4, 4),
         n_features: int = 2**20,
         alpha: float = 1e-5,
         sgd_max_iter: int = 30,
@@ -116,6 +136,8 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         hgb_learning_rate: float = 0.05,
         hgb_min_samples_leaf: int = 40,
         hgb_l2_regularization: float = 1.0,
+        segment_rule: str = "run+windows",
+        run_bias: float = 1.0,
         random_state: int = 0,
     ) -> None:
         self.word_ngram_range = word_ngram_range
@@ -128,6 +150,8 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         self.hgb_learning_rate = hgb_learning_rate
         self.hgb_min_samples_leaf = hgb_min_samples_leaf
         self.hgb_l2_regularization = hgb_l2_regularization
+        self.segment_rule = segment_rule
+        self.run_bias = run_bias
         self.random_state = random_state
 
     # building blocks -------------------------------------------------------------------------------
@@ -188,12 +212,16 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         groups: Sequence[str] | None = None,
         sample_weight: Sequence[float] | None = None,
         on_fold: Callable[[np.ndarray, np.ndarray, SGDClassifier], None] | None = None,
-    ) -> np.ndarray:
-        """Fit, and return the out-of-fold stage-2 input rows (stage-1 log-probabilities + style).
+    ) -> OutOfFoldRows:
+        """Fit, and return the out-of-fold stage-2 input rows of the documents and their windows.
 
+        Stage 1 is fitted on documents; the document stage 2 (``stage2_``) on the documents'
+        out-of-fold rows, the window stage 2 (``stage2_window_``) on the out-of-fold rows of every
+        document's paragraph windows, labelled by their document (one HGB cannot serve 2 KB
+        documents and 500-character windows at once: measured in bench/results_classifier.md).
         ``on_fold(train_idx, test_idx, stage1_model)`` is called for every internal fold, so a
-        caller can score extra material (e.g. the held-out documents' windows) with a stage-1 model
-        that never saw those documents.
+        caller can score extra material (e.g. held-out pages) with a stage-1 model that never saw
+        those documents.
         """
         texts = check_texts(texts)
         y = np.asarray(y)
@@ -205,32 +233,50 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError("need at least two classes")
         self.hasher_ = self._new_hasher().fit(texts)
-        features = self.hasher_.transform(texts)
+        plan = _plan(texts, require_assessable=False)
+        counts = self.hasher_.counts(plan.pieces)
+        features = self.hasher_.weigh(_sum_ranges(counts, plan.doc_ranges))
+        window_features = self.hasher_.weigh(_sum_ranges(counts, plan.window_ranges))
         style = stylometric_matrix(texts)
+        window_style = _window_style(plan, texts, style)
+        window_owner = plan.window_owner
         oof = np.zeros((len(y), len(self.classes_)))
+        window_oof = np.zeros((len(window_owner), len(self.classes_)))
         for train_idx, test_idx in self.folds(y, groups):
             stage1 = self._new_stage1()
             stage1.fit(
                 features[train_idx], y[train_idx], sample_weight=None if weight is None else weight[train_idx]
             )
             oof[test_idx] = _aligned_proba(stage1, features[test_idx], self.classes_)
+            rows = np.flatnonzero(np.isin(window_owner, test_idx))
+            window_oof[rows] = _aligned_proba(stage1, window_features[rows], self.classes_)
             if on_fold is not None:
                 on_fold(train_idx, test_idx, stage1)
         self.stage1_ = self._new_stage1().fit(features, y, sample_weight=weight)
-        stacked = self._stage2_input(oof, style)
+        rows = OutOfFoldRows(
+            self._stage2_input(oof, style), self._stage2_input(window_oof, window_style), window_owner
+        )
         with _one_thread():
             # Unweighted on purpose: the stage-2 probabilities are calibrated on the training mix,
             # and HGB with sample weights spends most of its time in weighted percentiles.
-            self.stage2_ = self._new_stage2().fit(stacked, y)
+            self.stage2_ = self._new_stage2().fit(rows.documents, y)
+            self.stage2_window_ = self._new_stage2().fit(rows.windows, y[window_owner])
         self.n_features_in_ = 1
-        return stacked
+        return rows
 
     def predict_proba_features(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
-        """Class probabilities from precomputed n-gram features and style rows."""
+        """Document class probabilities from precomputed n-gram features and style rows."""
         check_is_fitted(self, "stage2_")
         stage1 = _aligned_proba(self.stage1_, features, self.classes_)
         with _one_thread():
             return self.stage2_.predict_proba(self._stage2_input(stage1, style))
+
+    def predict_proba_windows(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
+        """Class probabilities of window-sized passages (the window-trained stage 2)."""
+        check_is_fitted(self, "stage2_window_")
+        stage1 = _aligned_proba(self.stage1_, features, self.classes_)
+        with _one_thread():
+            return self.stage2_window_.predict_proba(self._stage2_input(stage1, style))
 
     def predict_proba_stacked(self, stacked: np.ndarray) -> np.ndarray:
         """Stage-2 probabilities for precomputed stage-2 input rows."""
@@ -240,10 +286,21 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         texts = check_texts(texts)
         check_is_fitted(self, "stage2_")
-        return self.predict_proba_features(self.hasher_.transform(texts), stylometric_matrix(texts))
+        plan = _plan(texts, require_assessable=False)
+        features = self.hasher_.weigh(_sum_ranges(self.hasher_.counts(plan.pieces), plan.doc_ranges))
+        return self.predict_proba_features(features, stylometric_matrix(texts))
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(texts), axis=1)]
+
+
+@dataclass
+class OutOfFoldRows:
+    """Out-of-fold stage-2 input rows: documents, their windows, and each window's document."""
+
+    documents: np.ndarray
+    windows: np.ndarray
+    window_owner: np.ndarray
 
 
 def _one_thread() -> threadpool_limits:
@@ -263,7 +320,11 @@ def _aligned_proba(model: SGDClassifier, features: sp.csr_matrix, classes: np.nd
     return out
 
 
-# --- document scoring with paragraph windows -------------------------------------------------------
+# --- document scoring: paragraph pieces, windows and the pasted-text run ---------------------------
+
+SEGMENT_RULES = ("windows", "run", "run+windows", "windows+document", "run+windows+document")
+# Segment kinds are bit flags: a short document's only window can also be its run.
+WINDOW, RUN = 1, 2
 
 
 def is_assessable(text: str) -> bool:
@@ -274,72 +335,284 @@ def is_assessable(text: str) -> bool:
     return len("".join(text.split())) >= MIN_CHARS
 
 
-def _window_plan(texts: Sequence[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """All windows of a batch: (window texts, owning doc index, window lengths, doc assessable)."""
-    windows: list[str] = []
-    owner: list[int] = []
+@dataclass
+class _Plan:
+    """How a batch of texts is cut: paragraph pieces (hashed once), and windows and documents as
+    ranges of pieces (their n-gram counts are sums of piece counts)."""
+
+    pieces: list[str]
+    piece_spans: np.ndarray  # (n_pieces, 2) character offsets in the owning text
+    piece_owner: np.ndarray
+    doc_ranges: np.ndarray  # (n_texts, 2) piece ranges [lo, hi); empty for texts not assessed
+    window_ranges: np.ndarray  # (n_windows, 2) piece ranges
+    window_owner: np.ndarray
+    assessable: np.ndarray
+
+    @property
+    def n_windows(self) -> np.ndarray:
+        return np.bincount(self.window_owner, minlength=len(self.doc_ranges))
+
+
+def _plan(texts: Sequence[str], require_assessable: bool = True) -> _Plan:
+    pieces: list[str] = []
+    spans: list[tuple[int, int]] = []
+    piece_owner: list[int] = []
+    doc_ranges = np.zeros((len(texts), 2), dtype=np.int64)
+    window_ranges: list[tuple[int, int]] = []
+    window_owner: list[int] = []
     assessable = np.zeros(len(texts), dtype=bool)
     for i, text in enumerate(texts):
-        if not is_assessable(text):
+        lo = len(pieces)
+        doc_ranges[i] = lo
+        if require_assessable and not is_assessable(text):
+            continue
+        own = paragraph_spans(text)
+        if not own:
             continue
         assessable[i] = True
-        for start, end in segment_spans(text):
-            windows.append(text[start:end])
-            owner.append(i)
-    lengths = np.fromiter((len(w) for w in windows), dtype=np.float64, count=len(windows))
-    return windows, np.asarray(owner, dtype=np.int64), lengths, assessable
+        pieces.extend(text[s:e] for s, e in own)
+        spans.extend(own)
+        piece_owner.extend([i] * len(own))
+        doc_ranges[i, 1] = len(pieces)
+        for a, b in window_piece_ranges(own):
+            window_ranges.append((lo + a, lo + b))
+            window_owner.append(i)
+    return _Plan(
+        pieces,
+        np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+        np.asarray(piece_owner, dtype=np.int64),
+        doc_ranges,
+        np.asarray(window_ranges, dtype=np.int64).reshape(-1, 2),
+        np.asarray(window_owner, dtype=np.int64),
+        assessable,
+    )
+
+
+def _range_indicator(ranges: np.ndarray, n_cols: int) -> sp.csr_matrix:
+    """Rows of ones over the column ranges [lo, hi)."""
+    ranges = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+    sizes = ranges[:, 1] - ranges[:, 0]
+    indptr = np.concatenate([[0], np.cumsum(sizes)])
+    starts = np.repeat(ranges[:, 0] - indptr[:-1], sizes)
+    indices = starts + np.arange(indptr[-1])
+    data = np.ones(indptr[-1], dtype=np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=(len(ranges), n_cols))
+
+
+def _sum_ranges(counts: list[sp.csr_matrix], ranges: np.ndarray) -> list[sp.csr_matrix]:
+    """Counts of piece ranges = sums of their pieces' counts (one sparse product per block)."""
+    n_pieces = counts[0].shape[0]
+    indicator = _range_indicator(ranges, n_pieces)
+    return [(indicator @ block).tocsr() for block in counts]
+
+
+def _span_texts(texts: Sequence[str], plan: _Plan, ranges: np.ndarray, owner: np.ndarray) -> list[str]:
+    spans = plan.piece_spans
+    return [
+        texts[int(d)][int(spans[lo, 0]) : int(spans[hi - 1, 1])]
+        for (lo, hi), d in zip(ranges, owner, strict=True)
+    ]
+
+
+def _window_style(plan: _Plan, texts: Sequence[str], doc_style: np.ndarray) -> np.ndarray:
+    """Style rows of every window; a one-window document's window reuses the document's row."""
+    out = doc_style[plan.window_owner].copy()
+    multi = np.flatnonzero(plan.n_windows[plan.window_owner] > 1)
+    if multi.size:
+        out[multi] = stylometric_matrix(
+            _span_texts(texts, plan, plan.window_ranges[multi], plan.window_owner[multi])
+        )
+    return out
+
+
+@dataclass
+class SegmentScores:
+    """Document probabilities and scored segments (windows and runs) of a batch of texts."""
+
+    n: int
+    doc_proba: np.ndarray  # (n, n_classes); zero rows for texts not assessed
+    assessable: np.ndarray
+    owner: np.ndarray  # per segment: its document
+    kind: np.ndarray  # WINDOW, RUN or both (bit flags)
+    start: np.ndarray  # character offsets in the document
+    end: np.ndarray
+    teacher: np.ndarray  # P(teacher) from the window model
+    doc_chars: np.ndarray  # characters covered by the document's pieces
+    doc_teacher: np.ndarray  # the document model's P(teacher)
+
+    def page_score(self, rule: str) -> np.ndarray:
+        """Per document: the best segment's P(teacher) among the segments ``rule`` uses."""
+        use = _rule_mask(self.kind, rule)
+        best = np.zeros(self.n)
+        np.maximum.at(best, self.owner[use], self.teacher[use])
+        if rule.endswith("+document"):
+            # the whole-document model's P(teacher) as one more candidate
+            np.maximum(best, self.doc_teacher, out=best)
+        return best
+
+    def teacher_fraction(self, rule: str, threshold: float) -> np.ndarray:
+        """Share of each document's characters inside segments (of ``rule``) scoring >= threshold.
+
+        Windows partition the document and a run is one contiguous span, so the union of flagged
+        characters = flagged windows + flagged run - their overlap."""
+        use = _rule_mask(self.kind, rule)
+        hit = use & (self.teacher >= threshold)
+        length = (self.end - self.start).astype(np.float64)
+        flagged = np.bincount(self.owner[hit], weights=length[hit], minlength=self.n)
+        runs = np.flatnonzero(hit & (self.kind == RUN))
+        if runs.size:
+            run_start = np.full(self.n, -1)
+            run_end = np.full(self.n, -1)
+            run_start[self.owner[runs]] = self.start[runs]
+            run_end[self.owner[runs]] = self.end[runs]
+            windows = np.flatnonzero(hit & (self.kind & WINDOW > 0))
+            d = self.owner[windows]
+            overlap = np.clip(
+                np.minimum(self.end[windows], run_end[d]) - np.maximum(self.start[windows], run_start[d]),
+                0,
+                None,
+            )
+            flagged -= np.bincount(d, weights=overlap.astype(np.float64), minlength=self.n)
+        fraction = np.clip(flagged / np.maximum(self.doc_chars, 1.0), 0.0, 1.0)
+        if rule.endswith("+document"):
+            fraction[self.doc_teacher >= threshold] = 1.0  # the whole document is a segment too
+        return fraction
+
+
+def _rule_mask(kind: np.ndarray, rule: str) -> np.ndarray:
+    if rule not in SEGMENT_RULES:
+        raise ValueError(f"segment_rule must be one of {SEGMENT_RULES}, got {rule!r}")
+    rule = rule.removesuffix("+document")
+    if rule == "windows":
+        return kind & WINDOW > 0
+    if rule == "run":
+        return kind & RUN > 0
+    if rule == "run+windows":
+        return np.ones(kind.shape, dtype=bool)
+    raise ValueError(f"segment_rule must be one of {SEGMENT_RULES}, got {rule!r}")
+
+
+def _teacher_log_odds(classifier: TeacherClassifier, features: sp.csr_matrix) -> np.ndarray:
+    proba = _aligned_proba(classifier.stage1_, features, classifier.classes_)
+    p = np.clip(proba[:, list(classifier.classes_).index(TEACHER)], _STAGE1_EPS, 1 - _STAGE1_EPS)
+    return np.log(p) - np.log1p(-p)
+
+
+def segment_scores(
+    classifier: TeacherClassifier, texts: Sequence[str], rules: Sequence[str] | None = None
+) -> SegmentScores:
+    """Score documents and their segments (one batch).
+
+    Segments, all scored by the window-trained stage 2: a one-window document's window (the
+    document); for longer documents, each paragraph window and the document's *run*: the
+    contiguous paragraphs most likely to be pasted teacher text (:func:`detectors.segments.best_run`
+    over the paragraphs' stage-1 teacher log-odds; stage 1 is linear, so this costs one sparse
+    row per paragraph). ``rules`` (default: the classifier's ``segment_rule``) say which segment
+    kinds are needed; windows of long documents are skipped when no rule uses them.
+    """
+    texts = check_texts(texts)
+    rules = [classifier.segment_rule] if rules is None else list(rules)
+    need_windows = any("windows" in r for r in rules)
+    need_run = any("run" in r for r in rules)
+    n = len(texts)
+    teacher_col = list(classifier.classes_).index(TEACHER)
+    plan = _plan(texts)
+    docs = np.flatnonzero(plan.assessable)
+    doc_proba = np.zeros((n, len(classifier.classes_)))
+    doc_chars = np.zeros(n)
+    empty = np.zeros(0, dtype=np.int64)
+    if docs.size == 0:
+        return SegmentScores(
+            n, doc_proba, plan.assessable, empty, empty, empty, empty, np.zeros(0), doc_chars, np.zeros(n)
+        )
+    hasher = classifier.hasher_
+    counts = hasher.counts(plan.pieces)
+    doc_style = np.zeros((n, len(STYLE_FEATURE_NAMES)), dtype=np.float32)
+    doc_style[docs] = stylometric_matrix([texts[i] for i in docs])
+    doc_features = hasher.weigh(_sum_ranges(counts, plan.doc_ranges[docs]))
+    doc_proba[docs] = classifier.predict_proba_features(doc_features, doc_style[docs])
+    lo, hi = plan.doc_ranges[docs, 0], plan.doc_ranges[docs, 1]
+    doc_chars[docs] = plan.piece_spans[hi - 1, 1] - plan.piece_spans[lo, 0]
+
+    n_windows = plan.n_windows
+    n_pieces = plan.doc_ranges[:, 1] - plan.doc_ranges[:, 0]
+    # The run of every document with several paragraphs (stage-1 log-odds per paragraph).
+    run_ranges = plan.doc_ranges.copy()
+    several = docs[n_pieces[docs] > 1] if need_run else docs[:0]
+    if several.size:
+        in_several = np.flatnonzero(np.isin(plan.piece_owner, several))
+        log_odds = np.zeros(len(plan.pieces))
+        log_odds[in_several] = _teacher_log_odds(classifier, hasher.weigh([b[in_several] for b in counts]))
+        for d in several:
+            a, b = plan.doc_ranges[d]
+            spans = [tuple(x) for x in plan.piece_spans[a:b]]
+            r0, r1 = best_run(spans, log_odds[a:b], bias=classifier.run_bias)
+            run_ranges[d] = (a + r0, a + r1)
+    whole_run = np.all(run_ranges == plan.doc_ranges, axis=1)
+    owner, kind, ranges, rows_features, rows_style = [], [], [], [], []
+    # The document itself: the only window of a short document, and/or its run when the run
+    # covers every paragraph (features and style reused).
+    doc_kind = np.where(n_windows[docs] == 1, WINDOW, 0) | np.where(whole_run[docs] & need_run, RUN, 0)
+    keep = doc_kind > 0
+    owner.append(docs[keep])
+    kind.append(doc_kind[keep])
+    ranges.append(plan.doc_ranges[docs[keep]])
+    rows_features.append(doc_features[np.flatnonzero(keep)])
+    rows_style.append(doc_style[docs[keep]])
+    multi = docs[n_windows[docs] > 1]
+    if multi.size and need_windows:
+        w = np.flatnonzero(n_windows[plan.window_owner] > 1)
+        owner.append(plan.window_owner[w])
+        kind.append(np.full(w.size, WINDOW))
+        ranges.append(plan.window_ranges[w])
+        rows_features.append(hasher.weigh(_sum_ranges(counts, plan.window_ranges[w])))
+        window_texts = _span_texts(texts, plan, plan.window_ranges[w], plan.window_owner[w])
+        rows_style.append(stylometric_matrix(window_texts))
+    partial = several[~whole_run[several]]
+    if partial.size:
+        owner.append(partial)
+        kind.append(np.full(partial.size, RUN))
+        ranges.append(run_ranges[partial])
+        rows_features.append(hasher.weigh(_sum_ranges(counts, run_ranges[partial])))
+        rows_style.append(stylometric_matrix(_span_texts(texts, plan, run_ranges[partial], partial)))
+    owner_arr = np.concatenate(owner)
+    ranges_arr = np.concatenate(ranges)
+    proba = classifier.predict_proba_windows(sp.vstack(rows_features, format="csr"), np.vstack(rows_style))
+    return SegmentScores(
+        n,
+        doc_proba,
+        plan.assessable,
+        owner_arr,
+        np.concatenate(kind),
+        plan.piece_spans[ranges_arr[:, 0], 0],
+        plan.piece_spans[ranges_arr[:, 1] - 1, 1],
+        proba[:, teacher_col],
+        doc_chars,
+        doc_proba[:, teacher_col],
+    )
 
 
 def score_texts(
     classifier: TeacherClassifier, texts: Sequence[str], threshold: float, batch_size: int = 2048
 ) -> dict[str, np.ndarray]:
-    """Whole-document and window scores for ``texts`` (see :meth:`TeacherModel.score_documents`)."""
+    """Whole-document and segment scores for ``texts`` (see :meth:`TeacherModel.score_documents`);
+    ``threshold`` applies to segments for ``teacher_fraction``."""
     texts = check_texts(texts)
     n = len(texts)
     out = {key: np.zeros(n, dtype=np.float32) for key in _SCORE_KEYS}
     classes = list(classifier.classes_)
     teacher_col = classes.index(TEACHER)
     llm_cols = [classes.index(c) for c in (TEACHER, OTHER_LLM) if c in classes]
+    rule = classifier.segment_rule
     for lo in range(0, n, batch_size):
         batch = texts[lo : lo + batch_size]
-        windows, owner, lengths, assessable = _window_plan(batch)
-        if not windows:
-            continue
-        docs = np.flatnonzero(assessable)
-        counts = classifier.hasher_.counts(windows)
-        n_windows_per_doc = np.bincount(owner, minlength=len(batch))
-        # Document counts = sum of its windows' counts (indicator matrix product).
-        indicator = sp.csr_matrix(
-            (np.ones(len(owner), dtype=np.float32), (owner, np.arange(len(owner)))),
-            shape=(len(batch), len(owner)),
-        )
-        doc_features = classifier.hasher_.weigh([indicator[docs] @ block for block in counts])
-        doc_proba = classifier.predict_proba_features(
-            doc_features, stylometric_matrix([batch[i] for i in docs])
-        )
-        # Windows of multi-window documents; a one-window document's window is the document.
-        multi = n_windows_per_doc[owner] > 1
-        window_teacher = np.empty(len(owner))
-        if multi.any():
-            rows = np.flatnonzero(multi)
-            window_features = classifier.hasher_.weigh([block[rows] for block in counts])
-            window_proba = classifier.predict_proba_features(
-                window_features, stylometric_matrix([windows[i] for i in rows])
-            )
-            window_teacher[rows] = window_proba[:, teacher_col]
-        doc_teacher = np.zeros(len(batch))
-        doc_teacher[docs] = doc_proba[:, teacher_col]
-        single = ~multi
-        window_teacher[single] = doc_teacher[owner[single]]
-        max_window = np.full(len(batch), -np.inf)
-        np.maximum.at(max_window, owner, window_teacher)
-        above = np.bincount(owner, weights=lengths * (window_teacher >= threshold), minlength=len(batch))
-        total = np.bincount(owner, weights=lengths, minlength=len(batch))
+        scored = segment_scores(classifier, batch)
+        docs = np.flatnonzero(scored.assessable)
         sl = slice(lo, lo + len(batch))
-        out["teacher_prob"][sl][docs] = doc_proba[:, teacher_col]
-        out["llm_prob"][sl][docs] = doc_proba[:, llm_cols].sum(axis=1)
-        out["teacher_prob_max_segment"][sl][docs] = max_window[docs]
-        out["teacher_fraction"][sl][docs] = above[docs] / np.maximum(total[docs], 1.0)
+        out["teacher_prob"][sl][docs] = scored.doc_proba[docs, teacher_col]
+        out["llm_prob"][sl][docs] = scored.doc_proba[docs][:, llm_cols].sum(axis=1)
+        out["teacher_prob_max_segment"][sl][docs] = scored.page_score(rule)[docs]
+        out["teacher_fraction"][sl][docs] = scored.teacher_fraction(rule, threshold)[docs]
     return out
 
 
@@ -360,11 +633,14 @@ class TeacherModel:
 
     def score_documents(self, texts: Sequence[str], batch_size: int = 2048) -> dict[str, np.ndarray]:
         """Scores per document, float32 arrays keyed ``teacher_prob`` (whole document, P(teacher)),
-        ``teacher_prob_max_segment`` (highest window P(teacher)), ``teacher_fraction`` (share of the
-        document's window characters in windows with P(teacher) >= ``threshold``) and ``llm_prob``
-        (P(teacher) + P(other_llm)). Texts with fewer than ``MIN_WORDS`` words score 0.0 throughout.
+        ``teacher_prob_max_segment`` (the best segment's P(teacher) under the model's
+        ``segment_rule``: paragraph windows and/or the run of paragraphs most likely pasted from the
+        teacher; compare it with ``segment_threshold``), ``teacher_fraction`` (share of the
+        document's characters in segments with P(teacher) >= ``segment_threshold``) and
+        ``llm_prob`` (P(teacher) + P(other_llm)). Texts with fewer than ``MIN_WORDS`` words score
+        0.0 throughout.
         """
-        return score_texts(self.classifier, texts, self.threshold, batch_size=batch_size)
+        return score_texts(self.classifier, texts, self.segment_threshold, batch_size=batch_size)
 
 
 # --- metrics ---------------------------------------------------------------------------------------
@@ -505,6 +781,70 @@ def _embed(host: str, guest: str, share: float) -> str:
     return host[:cut].rstrip() + "\n\n" + guest.strip() + "\n\n" + host[cut:].lstrip()
 
 
+# Shares of a page's characters taken by pasted teacher text in the held-out measurement; 1.0 is
+# the teacher text alone (the ceiling for any page rule: the best a perfect cut could reach).
+EMBED_SHARES = (0.25, 0.5, 1.0)
+
+
+def _measure_segment_rules(
+    fold_models: list[TeacherClassifier],
+    fold_parts: list[tuple],
+    texts: list[str],
+    rule: str,
+    doc_threshold: float,
+) -> tuple[dict, dict]:
+    """Page threshold and embedded TPR for every segment rule, from held-out pages.
+
+    Each fold's models score that fold's held-out human pages and the pages made of held-out
+    teacher text pasted into them; a rule's page threshold gives 1% FPR on the human pages' page
+    scores (the best of several segments needs a higher threshold than one document score)."""
+    human_scores: list[SegmentScores] = []
+    embedded: dict[float, list[SegmentScores]] = {share: [] for share in EMBED_SHARES}
+    for fold_clf, (_, _, pages, test_human, _) in zip(fold_models, fold_parts, strict=True):
+        human_scores.append(segment_scores(fold_clf, [texts[i] for i in test_human], SEGMENT_RULES))
+        for share in EMBED_SHARES:
+            embedded[share].append(segment_scores(fold_clf, pages[share], SEGMENT_RULES))
+    table = {}
+    for name in SEGMENT_RULES:
+        human_page = np.concatenate([s.page_score(name) for s in human_scores])
+        threshold = _threshold_at_fpr(human_page, TARGET_FPR)
+        row = {"threshold": threshold, "fpr": float(np.mean(human_page >= threshold))}
+        for share in EMBED_SHARES:
+            page = np.concatenate([s.page_score(name) for s in embedded[share]])
+            row[f"tpr_{int(share * 100)}pct"] = float(np.mean(page >= threshold)) if page.size else None
+        table[name] = row
+    chosen = table[rule]
+    threshold = chosen["threshold"]
+    emb_fraction = np.concatenate([s.teacher_fraction(rule, threshold) for s in embedded[0.25]])
+    human_fraction = np.concatenate([s.teacher_fraction(rule, threshold) for s in human_scores])
+    human_page = np.concatenate([s.page_score(rule) for s in human_scores])
+
+    def rate(mask: np.ndarray) -> float | None:
+        return float(np.mean(mask)) if mask.size else None
+
+    point = {
+        "threshold": threshold,
+        "rule": rule,
+        "tpr": chosen["tpr_25pct"],
+        "tpr_50pct": chosen["tpr_50pct"],
+        "fpr": chosen["fpr"],
+        "embedded_pages": int(emb_fraction.size),
+        "embedded_flagged_by_teacher_fraction": rate(emb_fraction > 0),
+        "human_flagged_by_teacher_fraction": rate(human_fraction > 0),
+        # how many human pages a segment would flag at the (lower) document threshold
+        "human_segments_above_document_threshold": rate(human_page >= doc_threshold),
+        "embedded_mean_teacher_fraction": float(emb_fraction.mean()) if emb_fraction.size else None,
+        "tpr_teacher_alone": chosen["tpr_100pct"],
+        "note": "page score = teacher_prob_max_segment (best segment under `rule`: 'windows' = paragraph "
+        "windows, 'run' = the run of paragraphs most likely pasted teacher text, 'run+windows' = both); "
+        "threshold = 1% FPR on held-out human pages' page scores; tpr / tpr_50pct = share of held-out "
+        "human pages with a held-out teacher text pasted in as ~25% / ~50% of the characters that reach "
+        "it (tpr_teacher_alone: the teacher texts alone, the ceiling of any page rule); "
+        "teacher_fraction = share of characters in segments at or above the threshold",
+    }
+    return point, table
+
+
 def train_model(
     teacher: list[dict],
     human: list[dict],
@@ -543,60 +883,52 @@ def train_model(
     clf = classifier if classifier is not None else TeacherClassifier(random_state=random_state)
     clf.set_params(random_state=random_state)
 
-    # Held-out embedded pages: a teacher text pasted as ~25% of a human page, both from the
-    # fold's test part, scored with the fold's models (which saw neither text).
+    # Held-out embedded pages: a teacher text pasted as ~25% (and ~50%) of a human page, both from
+    # the fold's test part, scored with the fold's models (which saw neither text).
     rng = np.random.default_rng(random_state)
     human_idx = np.flatnonzero(labels == HUMAN)
     teacher_idx = np.flatnonzero(labels == TEACHER)
-    fold_parts: list[tuple[np.ndarray, np.ndarray, list[str], np.ndarray, SGDClassifier]] = []
+    fold_parts: list[tuple[np.ndarray, np.ndarray, dict[float, list[str]], np.ndarray, SGDClassifier]] = []
 
     def on_fold(train_idx: np.ndarray, test_idx: np.ndarray, stage1: SGDClassifier) -> None:
         test_human = np.intersect1d(test_idx, human_idx)
-        pages = [
-            _embed(texts[int(rng.choice(test_human))], texts[guest], 0.25)
-            if test_human.size
-            else texts[guest]
-            for guest in np.intersect1d(test_idx, teacher_idx)
-        ]
+        guests = np.intersect1d(test_idx, teacher_idx)
+        hosts = [int(rng.choice(test_human)) if test_human.size else -1 for _ in guests]
+        pages = {
+            share: [
+                _embed(texts[h], texts[g], share) if h >= 0 else texts[g]
+                for h, g in zip(hosts, guests, strict=True)
+            ]
+            for share in EMBED_SHARES
+        }
         fold_parts.append((train_idx, test_idx, pages, test_human, stage1))
 
-    stacked = clf.fit_with_oof(texts, labels, groups, weight, on_fold=on_fold)
+    oof_rows = clf.fit_with_oof(texts, labels, groups, weight, on_fold=on_fold)
     oof = np.zeros((len(labels), len(clf.classes_)))
     fold_models = []
+    window_labels = labels[oof_rows.window_owner]
     for train_idx, test_idx, _, _, stage1 in fold_parts:
         fold_clf = copy.copy(clf)
         fold_clf.stage1_ = stage1
+        train_windows = np.isin(oof_rows.window_owner, train_idx)
         with _one_thread():
-            fold_clf.stage2_ = clf._new_stage2().fit(stacked[train_idx], labels[train_idx])
-        oof[test_idx] = fold_clf.predict_proba_stacked(stacked[test_idx])
+            fold_clf.stage2_ = clf._new_stage2().fit(oof_rows.documents[train_idx], labels[train_idx])
+            fold_clf.stage2_window_ = clf._new_stage2().fit(
+                oof_rows.windows[train_windows], window_labels[train_windows]
+            )
+        oof[test_idx] = fold_clf.predict_proba_stacked(oof_rows.documents[test_idx])
         fold_models.append(fold_clf)
     metrics = evaluate_scores(labels, oof, clf.classes_, sources)
+    metrics["segment_operating_point"], metrics["segment_rules"] = _measure_segment_rules(
+        fold_models, fold_parts, texts, clf.segment_rule, metrics["operating_point"]["threshold"]
+    )
     threshold = metrics["operating_point"]["threshold"]
-    max_window_human = np.zeros(len(labels))
-    embedded: list[dict[str, np.ndarray]] = []
-    for fold_clf, (_, _, pages, test_human, _) in zip(fold_models, fold_parts, strict=True):
-        human_scores = score_texts(fold_clf, [texts[i] for i in test_human], threshold)
-        max_window_human[test_human] = human_scores["teacher_prob_max_segment"]
-        embedded.append(score_texts(fold_clf, pages, threshold))
+    segment_threshold = metrics["segment_operating_point"]["threshold"]
+    metrics["segment_threshold"] = segment_threshold
+    metrics["model_format"] = MODEL_FORMAT
     n_folds = len(fold_parts)
     fold_models.clear()
     fold_parts.clear()
-    human_max = max_window_human[labels == HUMAN]
-    segment_threshold = _threshold_at_fpr(human_max, TARGET_FPR)
-    emb_max = np.concatenate([e["teacher_prob_max_segment"] for e in embedded])
-    emb_fraction = np.concatenate([e["teacher_fraction"] for e in embedded])
-    metrics["segment_operating_point"] = {
-        "threshold": segment_threshold,
-        "tpr": float(np.mean(emb_max >= segment_threshold)),
-        "fpr": float(np.mean(human_max >= segment_threshold)),
-        "embedded_pages": int(emb_max.size),
-        "embedded_flagged_by_teacher_fraction": float(np.mean(emb_fraction > 0)),
-        "human_flagged_by_teacher_fraction": float(np.mean(human_max >= threshold)),
-        "embedded_mean_teacher_fraction": float(emb_fraction.mean()) if emb_fraction.size else None,
-        "note": "threshold on teacher_prob_max_segment with 1% FPR on held-out human pages; tpr = share "
-        "of held-out human pages with a held-out teacher text pasted in as ~25% of the characters "
-        "that reach it; teacher_fraction > 0 means some window has teacher_prob >= the operating threshold",
-    }
     metrics["n_train"] = {str(c): int(np.sum(labels == c)) for c in clf.classes_}
     metrics["n_train_sources"] = {
         str(c): dict(Counter(_source_family(s) for s, lab in zip(sources, labels, strict=True) if lab == c))
@@ -678,7 +1010,9 @@ def model_card(metrics: dict) -> str:
         f"{metrics.get('train_seconds', '?')} s",
         "- model: hashed word 1-2-grams + character n-grams -> multinomial logistic model (SGD); its "
         "out-of-fold log-probabilities + a stylometric block -> HistGradientBoosting (calibrated by "
-        "log-loss training). Training weighted so every class weighs the same and, inside a class, a "
+        "log-loss training); a second HistGradientBoosting, trained on paragraph windows, scores "
+        "passages (windows and the run of paragraphs most likely pasted teacher text). Training "
+        "weighted so every class weighs the same and, inside a class, a "
         "source family weighs sqrt(its size).",
         "",
         "## Training data",
@@ -707,8 +1041,10 @@ def model_card(metrics: dict) -> str:
             f"texts flagged as teacher: {metrics['other_llm_flagged_as_teacher']:.3f}"
         )
     lines += [
-        f"- pasted-in teacher text (~25% of a human page): flagged by teacher_prob_max_segment >= "
-        f"{seg['threshold']:.4f} in {seg['tpr']:.3f} of pages (FPR on human pages {seg['fpr']:.4f})",
+        f"- pasted-in teacher text: page score teacher_prob_max_segment (segment rule "
+        f"`{seg.get('rule', '?')}`) >= {seg['threshold']:.4f} flags {seg['tpr']:.3f} of human pages "
+        f"carrying it as ~25% of their characters and {seg.get('tpr_50pct') or 0:.3f} at ~50% "
+        f"(FPR on human pages {seg['fpr']:.4f})",
         "",
         "## False-positive rate per human source at the operating threshold",
         "",
@@ -741,6 +1077,7 @@ def save_model(model: TeacherModel, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.classifier.feature_version_ = FEATURE_VERSION
+    model.classifier.model_format_ = MODEL_FORMAT
     payload = sio.dumps(model.classifier)
     untrusted = set(sio.get_untrusted_types(data=payload))
     unexpected = sorted(untrusted - TRUSTED_TYPES)
@@ -749,6 +1086,7 @@ def save_model(model: TeacherModel, out_dir: str | Path) -> Path:
     atomic_write_bytes(out / MODEL_FILE, payload)
     metrics = dict(model.metrics)
     metrics["segment_threshold"] = model.segment_threshold
+    metrics["model_format"] = MODEL_FORMAT
     metrics["model_id"] = hashlib.sha256(payload).hexdigest()
     atomic_write_json(out / METRICS_FILE, metrics)
     atomic_write_text(out / CARD_FILE, model_card(metrics))
@@ -761,7 +1099,8 @@ def load_model(model_dir: str | Path) -> TeacherModel:
     """Load a model directory written by :func:`train_model`, refusing unsafe or stale files.
 
     Raises :class:`ModelLoadError` for a missing file, a pickle (or anything that is not a skops
-    archive), a skops file holding types outside :data:`TRUSTED_TYPES`, or another feature version.
+    archive), a skops file holding types outside :data:`TRUSTED_TYPES`, another feature version, or
+    another model format (:data:`MODEL_FORMAT`: e.g. a model saved before the window stage 2).
     """
     import zipfile
 
@@ -794,12 +1133,24 @@ def load_model(model_dir: str | Path) -> TeacherModel:
             f"model in {root} was trained with feature version {version!r}, this code computes "
             f"{FEATURE_VERSION!r}; retrain it with `distill-audit train`"
         )
+    model_format = metrics.get("model_format")
+    if model_format != MODEL_FORMAT:
+        raise ModelLoadError(
+            f"model in {root} has model format {model_format!r} (saved by an older classifier without "
+            f"the window model and page rule), this code needs {MODEL_FORMAT!r}; retrain it with "
+            "`distill-audit train`"
+        )
     classifier = sio.loads(payload, trusted=sorted(untrusted))
     if (
         not isinstance(classifier, TeacherClassifier)
         or getattr(classifier, "feature_version_", None) != version
+        or getattr(classifier, "model_format_", None) != MODEL_FORMAT
+        or not hasattr(classifier, "stage2_window_")
     ):
-        raise ModelLoadError(f"{path} does not hold a TeacherClassifier of feature version {FEATURE_VERSION}")
+        raise ModelLoadError(
+            f"{path} does not hold a TeacherClassifier of feature version {FEATURE_VERSION} and model "
+            f"format {MODEL_FORMAT}; retrain it with `distill-audit train`"
+        )
     return TeacherModel(
         classifier=classifier,
         threshold=float(metrics["operating_point"]["threshold"]),

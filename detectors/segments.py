@@ -21,7 +21,17 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DEFAULT_MAX_CHARS", "DEFAULT_MIN_CHARS", "segment_spans", "segment_texts"]
+import numpy as np
+
+__all__ = [
+    "DEFAULT_MAX_CHARS",
+    "DEFAULT_MIN_CHARS",
+    "best_run",
+    "paragraph_spans",
+    "segment_spans",
+    "segment_texts",
+    "window_piece_ranges",
+]
 
 DEFAULT_MIN_CHARS = 300
 DEFAULT_MAX_CHARS = 800
@@ -55,6 +65,37 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[i
     return pieces
 
 
+def paragraph_spans(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple[int, int]]:
+    """``(start, end)`` offsets of the paragraphs of ``text`` (split at blank lines, surrounding
+    whitespace excluded), a paragraph longer than ``max_chars`` cut as in :func:`segment_spans`.
+
+    These are the pieces windows and pasted-text runs are made of: a text pasted between two
+    paragraphs of a page starts and ends on a piece boundary."""
+    pieces: list[tuple[int, int]] = []
+    for match in _PARAGRAPH.finditer(text):
+        pieces.extend(_split_long(text, match.start(), match.end(), max_chars))
+    return pieces
+
+
+def window_piece_ranges(
+    pieces: list[tuple[int, int]], min_chars: int = DEFAULT_MIN_CHARS, max_chars: int = DEFAULT_MAX_CHARS
+) -> list[tuple[int, int]]:
+    """The windows of :func:`segment_spans` as ``(first, last + 1)`` index ranges into ``pieces``."""
+    if min_chars < 1 or max_chars < min_chars:
+        raise ValueError(f"need 1 <= min_chars <= max_chars, got {min_chars}, {max_chars}")
+    if not pieces:
+        return []
+    ranges: list[tuple[int, int]] = []
+    first = 0
+    for i in range(1, len(pieces)):
+        cur_start, cur_end = pieces[first][0], pieces[i - 1][1]
+        if cur_end - cur_start >= min_chars or pieces[i][1] - cur_start > max_chars:
+            ranges.append((first, i))
+            first = i
+    ranges.append((first, len(pieces)))
+    return _absorb_short(ranges, pieces, min_chars, max_chars + min_chars)
+
+
 def segment_spans(
     text: str, min_chars: int = DEFAULT_MIN_CHARS, max_chars: int = DEFAULT_MAX_CHARS
 ) -> list[tuple[int, int]]:
@@ -67,35 +108,67 @@ def segment_spans(
     if len(stripped) <= min_chars:
         first = len(text) - len(text.lstrip())
         return [(first, first + len(stripped))]
-    pieces: list[tuple[int, int]] = []
-    for match in _PARAGRAPH.finditer(text):
-        pieces.extend(_split_long(text, match.start(), match.end(), max_chars))
-    windows: list[tuple[int, int]] = []
-    cur_start, cur_end = pieces[0]
-    for start, end in pieces[1:]:
-        if cur_end - cur_start >= min_chars or end - cur_start > max_chars:
-            windows.append((cur_start, cur_end))
-            cur_start = start
-        cur_end = end
-    windows.append((cur_start, cur_end))
-    return _absorb_short(windows, min_chars, max_chars + min_chars)
+    pieces = paragraph_spans(text, max_chars)
+    return [(pieces[i][0], pieces[j - 1][1]) for i, j in window_piece_ranges(pieces, min_chars, max_chars)]
 
 
-def _absorb_short(windows: list[tuple[int, int]], min_chars: int, limit: int) -> list[tuple[int, int]]:
+def best_run(
+    pieces: list[tuple[int, int]], scores: np.ndarray, min_chars: int = DEFAULT_MIN_CHARS, bias: float = 0.0
+) -> tuple[int, int]:
+    """The contiguous run of pieces most likely to be one pasted text: ``(first, last + 1)``.
+
+    ``scores`` are per-piece log-odds (e.g. of the teacher class). The run maximises the sum of
+    ``length * (score - bias)`` over its pieces (maximum-sum subarray, so every piece inside pulls
+    its weight and a run is not cut by one neutral paragraph if the evidence around it is strong),
+    then grows towards its higher-scoring neighbour until it spans ``min_chars`` characters (short
+    texts give noisy scores) or covers every piece.
+    """
+    n = len(pieces)
+    if n == 0:
+        raise ValueError("no pieces")
+    lengths = np.fromiter((e - s for s, e in pieces), dtype=np.float64, count=n)
+    gain = lengths * (np.asarray(scores, dtype=np.float64) - bias)
+    best, best_lo, best_hi = -np.inf, 0, 1
+    run, lo = 0.0, 0
+    for i in range(n):
+        if run <= 0.0:
+            run, lo = 0.0, i
+        run += gain[i]
+        if run > best:
+            best, best_lo, best_hi = run, lo, i + 1
+    while pieces[best_hi - 1][1] - pieces[best_lo][0] < min_chars and (best_lo > 0 or best_hi < n):
+        left = scores[best_lo - 1] if best_lo > 0 else -np.inf
+        right = scores[best_hi] if best_hi < n else -np.inf
+        if right >= left:
+            best_hi += 1
+        else:
+            best_lo -= 1
+    return best_lo, best_hi
+
+
+def _absorb_short(
+    ranges: list[tuple[int, int]], pieces: list[tuple[int, int]], min_chars: int, limit: int
+) -> list[tuple[int, int]]:
     """Merge each window shorter than ``min_chars`` into its shorter neighbour when the result
     stays within ``limit`` characters (short windows give noisy scores)."""
-    out = list(windows)
+    out = list(ranges)
+
+    def span(k: int) -> tuple[int, int]:
+        return pieces[out[k][0]][0], pieces[out[k][1] - 1][1]
+
     i = 0
     while i < len(out):
-        start, end = out[i]
+        start, end = span(i)
         if end - start >= min_chars or len(out) == 1:
             i += 1
             continue
         options = []
-        if i > 0 and end - out[i - 1][0] <= limit:
-            options.append((out[i - 1][1] - out[i - 1][0], i - 1))
-        if i + 1 < len(out) and out[i + 1][1] - start <= limit:
-            options.append((out[i + 1][1] - out[i + 1][0], i + 1))
+        if i > 0 and end - span(i - 1)[0] <= limit:
+            prev = span(i - 1)
+            options.append((prev[1] - prev[0], i - 1))
+        if i + 1 < len(out) and span(i + 1)[1] - start <= limit:
+            nxt = span(i + 1)
+            options.append((nxt[1] - nxt[0], i + 1))
         if not options:
             i += 1
             continue

@@ -18,6 +18,8 @@ import pytest
 
 from detectors.classifier import (
     MIN_SAMPLES_PER_CLASS,
+    MODEL_FORMAT,
+    SEGMENT_RULES,
     ModelLoadError,
     TeacherModel,
     TrainingDataError,
@@ -66,8 +68,10 @@ def test_cv_metrics_on_dev_subsample(trained, capsys) -> None:
             f"AUC teacher/other {metrics['roc_auc_teacher_vs_other_llm']:.4f}, "
             f"ECE {metrics['ece']:.4f}, Brier {metrics['brier']:.4f}, "
             f"25%-embedded flagged {metrics['segment_operating_point']['tpr']:.3f}, "
+            f"50%-embedded {metrics['segment_operating_point']['tpr_50pct']:.3f}, "
             f"train {metrics['train_seconds']} s"
         )
+        print("  page rules (threshold at 1% FPR on held-out human pages):", metrics["segment_rules"])
         print("  worst human sources at the operating threshold:", metrics["per_source_fpr"][:5])
     # Contract keys for the estimator and the CLI.
     for key in (
@@ -105,6 +109,12 @@ def test_round_trip_and_scores(trained, dev_openai, dev_human) -> None:
     model = load_model(out)
     assert isinstance(model, TeacherModel)
     assert model.threshold == metrics["operating_point"]["threshold"]
+    # The page threshold for teacher_prob_max_segment is measured, stored and loaded.
+    seg = metrics["segment_operating_point"]
+    assert model.segment_threshold == seg["threshold"] == metrics["segment_threshold"]
+    assert seg["rule"] == model.classifier.segment_rule
+    assert set(metrics["segment_rules"]) == set(SEGMENT_RULES)
+    assert seg["fpr"] <= 0.011 and 0.0 <= seg["tpr"] <= 1.0 and 0.0 <= seg["tpr_50pct"] <= 1.0
     assert model.model_id == hashlib.sha256((out / "model.skops").read_bytes()).hexdigest()
     held_teacher = [r["text"] for r in dev_openai if r["id"] not in info["used"]][:150:3]
     held_human = [r["text"] for r in dev_human if r["id"] not in info["used"]][:300:6]
@@ -135,15 +145,15 @@ def test_round_trip_and_scores(trained, dev_openai, dev_human) -> None:
 
 
 @pytest.mark.shared_data
-def test_embedded_teacher_text_raises_window_scores(trained, dev_openai, dev_human) -> None:
+def test_pasted_teacher_answer_is_flagged_more_than_its_host_page(trained, dev_openai, dev_human) -> None:
     out, _, info = trained
     model = load_model(out)
-    hosts = [r["text"] for r in dev_human if r["id"] not in info["used"] and len(r["text"]) > 3000][:20]
+    hosts = [r["text"] for r in dev_human if r["id"] not in info["used"] and len(r["text"]) > 3000][:30]
     guests = [r["text"] for r in dev_openai if r["id"] not in info["used"] and 600 < len(r["text"]) < 1500][
-        :20
+        :30
     ]
     n = min(len(hosts), len(guests))
-    assert n >= 5
+    assert n >= 10
     pages = []
     for host, guest in zip(hosts[:n], guests[:n], strict=True):
         cut = host.find("\n\n", len(host) // 3)
@@ -151,13 +161,19 @@ def test_embedded_teacher_text_raises_window_scores(trained, dev_openai, dev_hum
         pages.append(host[:cut] + "\n\n" + guest + "\n\n" + host[cut:])
     plain = model.score_documents(hosts[:n])
     mixed = model.score_documents(pages)
-    # Pasting a teacher answer into a human page raises its best window score (the whole-page
-    # score moves much less), and teacher_fraction never drops.
-    gain_window = mixed["teacher_prob_max_segment"] - plain["teacher_prob_max_segment"]
+    # Pasting a teacher answer into a human page raises its page score (the whole-page score moves
+    # much less), flags more pages at the stored page threshold than the hosts alone, and the
+    # flagged characters (teacher_fraction) grow.
+    gain_segment = mixed["teacher_prob_max_segment"] - plain["teacher_prob_max_segment"]
     gain_page = mixed["teacher_prob"] - plain["teacher_prob"]
-    assert np.mean(gain_window > 0) >= 0.7
-    assert gain_window.mean() > 0.15 and gain_window.mean() > gain_page.mean()
-    assert mixed["teacher_fraction"].mean() >= plain["teacher_fraction"].mean()
+    assert np.mean(gain_segment > 0) >= 0.7
+    assert gain_segment.mean() > 0.15 and gain_segment.mean() > gain_page.mean()
+    flagged_mixed = mixed["teacher_prob_max_segment"] >= model.segment_threshold
+    flagged_plain = plain["teacher_prob_max_segment"] >= model.segment_threshold
+    assert flagged_mixed.sum() > flagged_plain.sum()
+    assert mixed["teacher_fraction"].mean() > plain["teacher_fraction"].mean()
+    # teacher_fraction is positive exactly when some segment reaches the page threshold
+    np.testing.assert_array_equal(mixed["teacher_fraction"] > 0, flagged_mixed)
 
 
 @pytest.mark.shared_data
@@ -193,6 +209,22 @@ def test_refuses_pickle_foreign_types_and_other_feature_version(trained, tmp_pat
     (stale / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="feature version"):
         load_model(stale)
+    # A model saved by the classifier before the window stage 2 (no model format, no window model).
+    old = tmp_path / "old-format"
+    shutil.copytree(out, old)
+    metrics = json.loads((old / "metrics.json").read_text(encoding="utf-8"))
+    del metrics["model_format"]
+    (old / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="model format None.*retrain"):
+        load_model(old)
+    old_parts = tmp_path / "old-parts"
+    shutil.copytree(out, old_parts)
+    classifier = sio.load(out / "model.skops", trusted=sio.get_untrusted_types(file=out / "model.skops"))
+    assert classifier.model_format_ == MODEL_FORMAT
+    del classifier.stage2_window_
+    sio.dump(classifier, old_parts / "model.skops")
+    with pytest.raises(ModelLoadError, match="retrain"):
+        load_model(old_parts)
     with pytest.raises(ModelLoadError, match="no model.skops"):
         load_model(tmp_path / "missing")
 
