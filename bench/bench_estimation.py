@@ -52,13 +52,28 @@ def _pool_key(records: list[dict]) -> str:
     return h.hexdigest()[:16]
 
 
+#: Sources whose change makes a trained model or index stale (the cache key includes their text).
+DETECTOR_CODE = ("detectors/classifier.py", "detectors/features.py", "detectors/segments.py",
+                 "detectors/minhash.py", "detectors/shingles.py")
+
+
+def detector_code_key() -> str:
+    """A hash of the detector code, so a cached model/index is retrained when the code changes."""
+    h = hashlib.sha256()
+    for rel in DETECTOR_CODE:
+        path = ROOT / rel
+        h.update(rel.encode())
+        h.update(path.read_bytes() if path.is_file() else b"")
+    return h.hexdigest()[:8]
+
+
 def prepare_detectors(out: Path, human, teacher, other, log=print) -> tuple[Path, Path]:
     """Train (or reuse) the model and index on the train pools; measure the placement calibration."""
     from detectors.classifier import train_model
     from detectors.minhash import ReferenceIndex
 
     hp, tp, op = split_pools(human), split_pools(teacher), split_pools(other)
-    key = _pool_key(hp["train"] + tp["train"] + op["train"])
+    key = f'{_pool_key(hp["train"] + tp["train"] + op["train"])}-{detector_code_key()}'
     model_dir, index_dir = out / f"model-{key}", out / f"index-{key}"
     if not (model_dir / "metrics.json").is_file():
         t0 = time.perf_counter()
@@ -81,7 +96,9 @@ def prepare_detectors(out: Path, human, teacher, other, log=print) -> tuple[Path
 
 def score_universe(out: Path, universe, model_dir: Path, index_dir: Path, log=print) -> tuple[pa.Table, dict]:
     # the scores depend on the model only; detectors.json's placement is refreshed below
-    model_id = hashlib.sha256((model_dir / "metrics.json").read_bytes()).hexdigest()[:12]
+    # keyed on the model, the index and the universe's documents
+    model_id = hashlib.sha256((model_dir / "metrics.json").read_bytes() + index_dir.name.encode()
+                              + "\n".join(d["doc_id"] for d in universe.docs).encode()).hexdigest()[:12]
     scores_dir = out / f"universe-scores-{model_id}"
     if not (scores_dir / "detectors.json").is_file():
         corpus_dir = write_corpus(universe.docs, out / "universe-corpus")
@@ -100,7 +117,7 @@ def _take(table: pa.Table, ids: list[str]) -> pa.Table:
 
 
 #: "acc@F": ACC counted at estimation thresholds where held-out human pages score F above them
-METHODS = ("cc", "acc", "pacc", "acc@0.01")
+METHODS = ("cc", "acc", "pacc", "acc@0.01", "acc2@0.01")
 
 
 def run(seeds: int, out: Path, methods=METHODS, n_boot: int = 400, log=print) -> dict:
@@ -122,9 +139,8 @@ def run(seeds: int, out: Path, methods=METHODS, n_boot: int = 400, log=print) ->
                     if "@" in method and not with_base:
                         continue  # estimation thresholds need a baseline
                     base_method, _, fpr = method.partition("@")
-                    cfg = {"method": base_method, "n_boot": n_boot, "top_domains": 0}
-                    if fpr:
-                        cfg["estimation_fpr"] = float(fpr)
+                    cfg = {"method": base_method.removesuffix("2"), "n_boot": n_boot, "top_domains": 0,
+                           "estimation_fpr": float(fpr or 0.0), "two_level": base_method == "acc2"}
                     rep = report_from_tables(corpus, info, (base, info) if with_base else None, cfg, seed)
                     ts = rep["teacher_share"]
                     src_ok = {s["source"]: s["verdict"]["label"] for s in rep["sources"]}

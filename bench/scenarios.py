@@ -194,7 +194,7 @@ def build_universe(human: list[dict], teacher: list[dict], other_llm: list[dict]
                 add(_row(f"base-{dump}-{r['id']}", dump, f"{dump}.example",
                          tmpl.format(prompt=r["prompt"], answer=r["text"]), _date(rng, old, 600), "human_qa",
                          0, f"baseline_qa:{dump}"))
-            continue
+        # Q/A answers are crawl pages too (as on the scenario side): same genres on both sides
         add(_row(f"base-{r['id']}", crawl_source(r["source"]), domain_of(r), r["text"], _date(rng, old, 600),
                  "human", 0, "baseline"))
     return Universe(docs=docs, by_role=roles)

@@ -455,6 +455,8 @@ def calibrate_placement(
             "char_recall": float(np.mean(np.minimum(tfrac / np.maximum(share_arr, 1e-9), 1.0))),
             # the placed text's share of the document's characters (prompt/response: the answer's)
             "answer_share": float(share_arr.mean()),
+            # ... and its characters per document: teacher characters = documents x this
+            "teacher_chars_mean": float(np.mean([len(d) * sh for d, sh in zip(docs, shares, strict=True)])),
             # the raw scores, so the estimator can re-count the strata at its own thresholds
             "scores": {"teacher_prob": _rounded(scores["teacher_prob"]),
                        "teacher_prob_max_segment": _rounded(scores["teacher_prob_max_segment"]),

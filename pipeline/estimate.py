@@ -41,6 +41,11 @@ from scipy.optimize import nnls
 
 STRATA = ("matched", "whole", "segment", "llm")
 N_STRATA = len(STRATA)
+#: Two threshold levels (see :func:`doc_strata`): the decision thresholds' strata, then the
+#: documents that only the lower estimation thresholds flag, then ``llm``. In every layout the
+#: first stratum is the MinHash copies, the last the any-LLM flags and those between the
+#: teacher flags.
+STRATA_TWO_LEVEL = ("matched", "whole", "segment", "whole_low", "segment_low", "llm")
 METHODS = ("cc", "acc", "pacc")
 DEFAULT_METHOD = "acc"
 
@@ -76,12 +81,22 @@ KIND_MIX_CONCENTRATION = 4.0
 #: With a baseline, the shares are counted where the baseline flags this share of its pages
 #: (per classifier score; see :func:`estimation_thresholds`). 0 counts at the decision thresholds.
 DEFAULT_ESTIMATION_FPR = 0.0
+#: With estimation thresholds, count both levels as separate strata (see :data:`STRATA_TWO_LEVEL`).
+DEFAULT_TWO_LEVEL = False
 #: Bounds of the partial-pooling prior strength of baseline cells (see :func:`pooling_strength`).
 MAX_POOLING = 50.0
 #: Relative spread (log-normal sd) of the teacher TPRs in the bootstrap on top of their sampling
 #: error: the placement pool's mix of teacher models and prompts is not the crawl's (a dump
 #: of GPT-4 answers is caught more or less often than the held-out pool's answers).
 TPR_TRANSFER_SD = 0.15
+#: Character shares from the corrected document shares times the placement's teacher characters
+#: per teacher document, instead of the detected characters over the character recall (the
+#: detectors mark ~5% of placed teacher characters, too little to correct reliably).
+DOC_BASED_CHARS = True
+#: The excess test also counts the lower-threshold strata (two-level layout).
+TEST_LOW_STRATA = True
+#: Fit the mixture by inverse-variance weighted least squares (see :func:`stratum_weights`).
+WEIGHTED_FIT = True
 MIN_POOLING = 0.5
 
 
@@ -105,17 +120,24 @@ def doc_strata(
     threshold: float,
     llm_threshold: float,
     segment_threshold: float | None = None,
+    low: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Outcome stratum index per document: 0..3 as in :data:`STRATA`, -1 for none.
 
     ``segment_threshold`` (default: ``threshold``) applies to the best window. Missing
     classifier scores (NaN) never flag. The order of the tests is the precedence.
+    ``low`` (whole-document, segment) lower thresholds give the two-level layout
+    :data:`STRATA_TWO_LEVEL` (0..5): a document the decision thresholds miss but the lower
+    ones flag is ``whole_low``/``segment_low``, so both levels' evidence is counted once each.
     """
     tp = np.nan_to_num(np.asarray(teacher_prob, dtype=np.float64), nan=-1.0)
     seg = np.nan_to_num(np.asarray(teacher_prob_max_segment, dtype=np.float64), nan=-1.0)
     lp = np.nan_to_num(np.asarray(llm_prob, dtype=np.float64), nan=-1.0)
     out = np.full(tp.shape[0], -1, dtype=np.int8)
-    out[lp >= llm_threshold] = 3
+    out[lp >= llm_threshold] = 3 if low is None else 5
+    if low is not None:
+        out[seg >= low[1]] = 4
+        out[tp >= low[0]] = 3
     out[seg >= (threshold if segment_threshold is None else segment_threshold)] = 2
     out[(tp >= threshold) | np.asarray(self_id, dtype=bool)] = 1
     out[np.asarray(matched, dtype=bool)] = 0
@@ -134,7 +156,8 @@ class CellCounts:
     llm_score_sq: float = 0.0
     chars: float = 0.0
     teacher_chars: float = 0.0  # sum of n_chars * detected teacher fraction
-    matched_chars: float = 0.0
+    matched_chars: float = 0.0  # teacher characters the MinHash copies stand for
+    matched_doc_chars: float | None = None  # all characters of the copies (None: matched_chars)
     # for the delta-method variance of the character ratio over unmatched documents
     teacher_chars_sq: float = 0.0
     teacher_chars_x_chars: float = 0.0
@@ -142,10 +165,20 @@ class CellCounts:
 
     def char_ratio(self) -> tuple[float, float]:
         """(detected teacher characters / characters of unmatched documents, its standard error)."""
-        rest = max(self.chars - self.matched_chars, 1.0)
+        rest = max(self.chars - self.copy_chars, 1.0)
         r = self.teacher_chars / rest
         ss = self.teacher_chars_sq - 2 * r * self.teacher_chars_x_chars + r * r * self.chars_sq
         return r, math.sqrt(max(ss, 0.0)) / rest
+
+    @property
+    def copy_chars(self) -> float:
+        """All characters of the MinHash copies (prompts included)."""
+        return self.matched_chars if self.matched_doc_chars is None else self.matched_doc_chars
+
+    def char_parts(self) -> tuple[float, float]:
+        """(copies' teacher characters, characters of the other documents), as shares of all."""
+        total = max(self.chars, 1.0)
+        return self.matched_chars / total, max(self.chars - self.copy_chars, 0.0) / total
 
     @classmethod
     def from_arrays(
@@ -156,11 +189,17 @@ class CellCounts:
         n_chars: np.ndarray,
         teacher_chars: np.ndarray,
         mask: np.ndarray | None = None,
+        n_strata: int = N_STRATA,
+        matched_chars: np.ndarray | None = None,
     ) -> CellCounts:
+        """``matched_chars``: the teacher characters a MinHash copy stands for (default: all of
+        them; a prompt/response copy stands only for its answer)."""
+        if matched_chars is None:
+            matched_chars = n_chars
         if mask is not None:
             strata, teacher_score, llm_score = strata[mask], teacher_score[mask], llm_score[mask]
-            n_chars, teacher_chars = n_chars[mask], teacher_chars[mask]
-        counts = np.bincount(strata[strata >= 0].astype(np.int64), minlength=N_STRATA)[:N_STRATA]
+            n_chars, teacher_chars, matched_chars = n_chars[mask], teacher_chars[mask], matched_chars[mask]
+        counts = np.bincount(strata[strata >= 0].astype(np.int64), minlength=n_strata)[:n_strata]
         ts = np.nan_to_num(teacher_score.astype(np.float64))
         ls = np.nan_to_num(llm_score.astype(np.float64))
         nc = n_chars.astype(np.float64)
@@ -175,7 +214,8 @@ class CellCounts:
             llm_score_sq=float((ls[~matched] ** 2).sum()),
             chars=float(nc.sum()),
             teacher_chars=float(np.nan_to_num(teacher_chars[~matched].astype(np.float64)).sum()),
-            matched_chars=float(nc[matched].sum()),
+            matched_chars=float(np.asarray(matched_chars, dtype=np.float64)[matched].sum()),
+            matched_doc_chars=float(nc[matched].sum()),
             teacher_chars_sq=float((tc_rest**2).sum()),
             teacher_chars_x_chars=float((tc_rest * nc[~matched]).sum()),
             chars_sq=float((nc[~matched] ** 2).sum()),
@@ -219,8 +259,10 @@ class Placement:
     def has_scores(self) -> bool:
         return all("scores" in st for st in self.kinds.values()) and bool(self.kinds)
 
-    def at_thresholds(self, threshold: float, segment_threshold: float, llm_threshold: float) -> Placement:
-        """The same placements with the strata re-counted at other thresholds (needs the scores)."""
+    def at_thresholds(self, threshold: float, segment_threshold: float, llm_threshold: float,
+                      low: tuple[float, float] | None = None) -> Placement:
+        """The same placements with the strata re-counted at other thresholds (needs the scores);
+        with ``low`` in the two-level layout (see :func:`doc_strata`)."""
         if not self.has_scores:
             raise ValueError("this placement calibration holds no per-document scores")
         kinds = {}
@@ -230,8 +272,9 @@ class Placement:
                                 np.array(sc["teacher_prob_max_segment"], dtype=np.float64),
                                 np.array(sc["llm_prob"], dtype=np.float64),
                                 np.zeros(len(sc["self_id"]), dtype=bool), np.array(sc["self_id"], dtype=bool),
-                                threshold, llm_threshold, segment_threshold)
-            counts = np.bincount(strata[strata >= 0].astype(np.int64), minlength=N_STRATA)[:N_STRATA]
+                                threshold, llm_threshold, segment_threshold, low)
+            k = N_STRATA if low is None else len(STRATA_TWO_LEVEL)
+            counts = np.bincount(strata[strata >= 0].astype(np.int64), minlength=k)[:k]
             kinds[name] = {**st, "strata": [int(c) for c in counts]}
         return Placement(kinds=kinds, teacher_kinds=list(self.teacher_kinds),
                          source=f"{self.source}; strata at the estimation thresholds",
@@ -292,19 +335,30 @@ class FalsePositiveModel:
         if self.counts is not None:
             c = self.counts
             n = max(c.n, 1)
-            return (self.posterior_mean()[:N_STRATA], c.teacher_score_sum / n, c.llm_score_sum / n,
+            return (self.posterior_mean()[:-1], c.teacher_score_sum / n, c.llm_score_sum / n,
                     c.char_ratio()[0])
         return self.rates, float("nan"), float("nan"), self.char_rate
 
-    def draw_rates(self, rng: np.random.Generator, size: int, memo: dict[int, np.ndarray]) -> np.ndarray:
-        """Posterior draws ``(size, N_STRATA + 1)`` of the rates (the parent's drawn once per call)."""
-        key = id(self)
+    def draw_rates(self, rng: np.random.Generator, size: int, memo: dict, jeffreys_floor: bool = False
+                   ) -> np.ndarray:
+        """Posterior draws ``(size, strata + 1)`` of the rates (the parent's drawn once per call).
+
+        ``jeffreys_floor``: a pooled cell's prior pseudo-count per stratum is at least its share
+        of one Jeffreys half-count (so the cells together carry the uncertainty of the whole
+        baseline's Jeffreys posterior). For a stratum the baseline never saw, the pooled prior
+        alone says "surely about zero": fine for an interval, but a test against it calls
+        a single flag in 2,000 clean pages significant.
+        """
+        key = (id(self), jeffreys_floor)
         if key not in memo:
             alpha = self._alpha()
             if self.parent is None:
                 memo[key] = rng.dirichlet(alpha + 0.5, size=size)
             else:
-                a = alpha[None, :] + self.prior_strength * self.parent.draw_rates(rng, size, memo)
+                prior = self.prior_strength * self.parent.draw_rates(rng, size, memo, jeffreys_floor)
+                if jeffreys_floor:
+                    prior = np.maximum(prior, 0.5 * self.counts.n / max(self.parent.counts.n, 1))
+                a = alpha[None, :] + prior
                 g = rng.standard_gamma(np.maximum(a, 1e-9))
                 memo[key] = g / g.sum(axis=1, keepdims=True)
         return memo[key]
@@ -320,7 +374,7 @@ class FalsePositiveModel:
         """
         if self.counts is not None:
             c = self.counts
-            rates = self.draw_rates(rng, size, {} if memo is None else memo)[:, :N_STRATA]
+            rates = self.draw_rates(rng, size, {} if memo is None else memo)[:, :-1]
             n = max(c.n, 1)
             ts_mean, ls_mean = c.teacher_score_sum / n, c.llm_score_sum / n
             ts_sd = math.sqrt(max(c.teacher_score_sq / n - ts_mean**2, 0.0) / n)
@@ -362,12 +416,14 @@ def pooling_strength(flags: np.ndarray, sizes: np.ndarray, max_strength: float =
     return float(min(max(1.0 / min(rho, 1.0) - 1.0, MIN_POOLING), max_strength))
 
 
-def reference_fp_model(metrics: Mapping[str, Any]) -> FalsePositiveModel:
+def reference_fp_model(metrics: Mapping[str, Any], n_strata: int = N_STRATA,
+                       low_fpr: float = 0.01) -> FalsePositiveModel:
     """False-positive rates from the model's reference figures (no baseline).
 
     The point rate is the operating FPR; the spread reaches the worst per-source FPR the
     model card measured (human genres differ from 0% to over 50%), because the audited
-    crawl's genres are unknown.
+    crawl's genres are unknown. With ``n_strata`` of the two-level layout the lower-threshold
+    strata get ``low_fpr`` (the level the estimation thresholds were set at) as point rate.
     """
     op = metrics.get("operating_point", {}) or {}
     fpr = float(op.get("fpr", 0.01) or 0.0)
@@ -376,6 +432,9 @@ def reference_fp_model(metrics: Mapping[str, Any]) -> FalsePositiveModel:
     worst = min(max([fpr * 5, REFERENCE_FPR_FLOOR, *per_source]), MAX_REFERENCE_FPR)
     rates = np.array([0.0, fpr, fpr, llm_fpr])
     high = np.array([0.001, worst, worst, max(worst, llm_fpr)])
+    if n_strata == len(STRATA_TWO_LEVEL):
+        rates = np.array([0.0, fpr, fpr, low_fpr / 2, low_fpr / 2, llm_fpr])
+        high = np.array([0.001, worst, worst, worst, worst, max(worst, llm_fpr)])
     return FalsePositiveModel(label="references", rates=rates, rates_high=high, char_rate=fpr,
                               char_rate_high=worst)
 
@@ -437,10 +496,10 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
             n = max(int(st["n"]), 1)
             counts = np.asarray(st["strata"], dtype=np.float64)
             if rng is None:
-                rates.append(np.broadcast_to(counts / n, (size, N_STRATA)))
+                rates.append(np.broadcast_to(counts / n, (size, counts.size)))
             else:
                 alpha = np.append(counts, max(n - counts.sum(), 0)) + 0.5
-                rates.append(rng.dirichlet(alpha, size=size)[:, :N_STRATA])
+                rates.append(rng.dirichlet(alpha, size=size)[:, :-1])
         rates = np.stack(rates, axis=2)  # size x strata x kinds
         if rng is not None and TPR_TRANSFER_SD > 0 and fam is families[0]:
             scale = np.exp(rng.normal(0.0, TPR_TRANSFER_SD, size=(size, 1, 1)))
@@ -455,6 +514,27 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
     cr = np.array([float(placement.kinds[k].get("char_recall", np.nan)) for k in teacher])
     recall = _kind_weights(teacher, rng, size, whole_weight) @ cr
     return np.stack(mats, axis=2), np.stack(tss, axis=1), np.stack(lss, axis=1), recall, n_teacher
+
+
+def _teacher_chars_per_doc(placement: Placement, rng: np.random.Generator | None, size: int,
+                           whole_weight: float) -> np.ndarray | None:
+    """Teacher characters per teacher document ``(size,)``, mixed over the placement kinds as
+    the TPRs are (None when the placement did not measure them)."""
+    teacher = [k for k in placement.teacher_kinds if k in placement.kinds]
+    per_kind = np.array([float(placement.kinds[k].get("teacher_chars_mean", math.nan)) for k in teacher])
+    if not teacher or not np.all(np.isfinite(per_kind)):
+        return None
+    return _kind_weights(teacher, rng, size, whole_weight) @ per_kind
+
+
+def _doc_based_chars(counts: CellCounts, rest_share: float, per_doc: float, n_rest: float,
+                     copies_scale: float = 1.0) -> float:
+    """Teacher character share: the copies' teacher characters plus the corrected teacher
+    documents among the rest times the teacher characters per teacher document (at most all
+    the rest's characters)."""
+    rest_chars = max(counts.chars - counts.copy_chars * copies_scale, 0.0)
+    rest = min(max(rest_share, 0.0) * n_rest * per_doc, rest_chars)
+    return _clip01((counts.matched_chars * copies_scale + rest) / max(counts.chars, 1.0))
 
 
 def _kind_weights(kinds: Sequence[str], rng: np.random.Generator | None, size: int,
@@ -480,10 +560,16 @@ def _kind_weights(kinds: Sequence[str], rng: np.random.Generator | None, size: i
     return w
 
 
-def _solve(q: np.ndarray, phi: np.ndarray, mat: np.ndarray) -> np.ndarray:
-    """Non-negative ``pi`` minimising ``|q - phi - (M - phi) pi|``, total clipped to 1."""
+def _solve(q: np.ndarray, phi: np.ndarray, mat: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Non-negative ``pi`` minimising ``|sqrt(w) (q - phi - (M - phi) pi)|``, total clipped to 1.
+
+    ``w``: weights per stratum (inverse variances; None: all 1, ordinary least squares).
+    """
     a = mat - phi[:, None]
     b = q - phi
+    if w is not None:
+        sw = np.sqrt(w)
+        a, b = a * sw[:, None], b * sw
     if a.shape[0] == 1 or a.shape[1] == 1:
         # scalar ACC (the usual formula) keeps the exact closed form
         denom = float(a[:, 0] @ a[:, 0])
@@ -496,9 +582,10 @@ def _solve(q: np.ndarray, phi: np.ndarray, mat: np.ndarray) -> np.ndarray:
     return pi / total if total > 1 else pi
 
 
-def _acc_share(q, phi, mat, n_teacher: int = 1) -> tuple[float, float]:
-    """(teacher share, any-LLM share) from stratum rates. ``matched`` is handled by the caller."""
-    pi = _solve(q[1:], phi[1:], mat[1:])
+def _acc_share(q, phi, mat, n_teacher: int = 1, w: np.ndarray | None = None) -> tuple[float, float]:
+    """(teacher share, any-LLM share) from stratum rates. ``matched`` is handled by the caller;
+    ``w`` weighs the other strata (see :func:`stratum_weights`)."""
+    pi = _solve(q[1:], phi[1:], mat[1:], None if w is None else w[1:])
     return float(pi[:n_teacher].sum()), float(pi.sum())
 
 
@@ -510,6 +597,91 @@ def _pacc_share(ts, ls, phi_ts, phi_ls, mat_ts, mat_ls) -> tuple[float, float]:
     mat = np.stack([mat_ts, mat_ls])
     pi = _solve(q, phi, mat)
     return float(pi[0]), float(pi.sum())
+
+
+def _phi_draws(fp_models, weights, rng: np.random.Generator, size: int, k: int,
+               cap: np.ndarray | None) -> np.ndarray:
+    """``(size, k)`` draws of the group's human stratum rates (its calibration cells mixed)."""
+    phi = np.zeros((size, k))
+    memo: dict[int, np.ndarray] = {}
+    for (model, _), w in zip(fp_models, weights, strict=True):
+        phi += w * model.draw(rng, size, cap=cap, memo=memo)[0]
+    return phi
+
+
+def stratum_weights(q_rest: np.ndarray, n_rest: float, phi_draws: np.ndarray) -> np.ndarray | None:
+    """Inverse-variance weights of the strata for the mixture fit (None: ordinary least squares).
+
+    A stratum's observed rate varies by its binomial noise in the corpus plus the uncertainty
+    of its false-positive rate (the spread of the calibration draws). Unweighted least squares
+    lets the noisy lower-threshold strata (rates of a few percent, known from a baseline of
+    ~1,500 pages only roughly) outweigh the decision-threshold strata, where a flag is rare
+    for human pages and so far more telling.
+    """
+    if not WEIGHTED_FIT:
+        return None
+    phi_mean, phi_var = phi_draws.mean(axis=0), phi_draws.var(axis=0)
+    n_rest = max(float(n_rest), 1.0)
+    var = np.maximum(np.maximum(q_rest, phi_mean), 0.5 / n_rest) / n_rest + phi_var
+    return 1.0 / var
+
+
+def excess_test(
+    counts: CellCounts,
+    fp_models: Sequence[tuple[FalsePositiveModel, float]],
+    placement: Placement,
+    whole_weight: float = 0.0,
+    n_sims: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """One-sided test that the classifier flags exceed the human false positives: (p, statistic).
+
+    The statistic is the teacher share the mixture fit gives for the documents that are not
+    MinHash copies (all strata, weighted as in :func:`estimate_group`: the fit's own
+    "signature" of teacher text). Its null distribution is simulated: human rates drawn from
+    the calibration posterior (so a 1,500-page baseline's uncertainty about a 0.1% rate is
+    in it, unlike a binomial test against the point rate), then the group's documents drawn
+    from them. Each pooled cell's prior carries at least its share of one Jeffreys half-count
+    per stratum (``jeffreys_floor``): without it a stratum the baseline never saw counts as
+    "surely zero" and a single flag in 2,000 clean pages came out significant (p = 0.008).
+    Other LLMs' text is allowed under the null: its share is fitted without the teacher column
+    and added to every simulated group (a crawl with other-LLM pages is no evidence of the
+    teacher's). With :data:`TEST_LOW_STRATA` off, a two-level group is tested on its
+    decision-threshold strata only. Without a baseline the reference spread makes the test weak,
+    as it should: the test is not run (p = 1) unless a baseline calibrates every document,
+    since the references give no false-positive rate to test against, only a range.
+    """
+    n_rest = counts.n - int(counts.strata[0])
+    k = counts.strata.size
+    if n_rest <= 0 or not fp_models or any(m.counts is None for m, _ in fp_models):
+        return 1.0, math.nan
+    keep = np.array([0, 1, 2, 5]) if k == len(STRATA_TWO_LEVEL) and not TEST_LOW_STRATA else np.arange(k)
+    weights = np.array([w for _, w in fp_models], dtype=np.float64)
+    weights = weights / weights.sum()
+    rng = np.random.default_rng(seed)
+    memo: dict = {}
+    phi_null = sum(w * m.draw_rates(rng, n_sims, memo, jeffreys_floor=True)[:, :-1]
+                   for (m, _), w in zip(fp_models, weights, strict=True))[:, keep]
+    phi_point = phi_null.mean(axis=0)
+    mat = _placement_matrix(placement, None, whole_weight=whole_weight)[0][0][keep]
+    n_teacher = 1
+    q_rest = np.append(0.0, counts.strata[keep][1:] / n_rest)
+    w = stratum_weights(q_rest, n_rest, phi_null)
+    observed = _acc_share(q_rest, phi_point, mat, n_teacher, w)[0]
+    rates = phi_null
+    if mat.shape[1] > n_teacher:  # the null's other-LLM share
+        other = mat[:, n_teacher:]
+        pi_other = _solve(q_rest[1:], phi_point[1:], other[1:], None if w is None else w[1:])
+        rates = phi_null + (other[None, :, :] - phi_null[:, :, None]) @ pi_other
+    p_none = np.clip(1.0 - rates[:, 1:].sum(axis=1), 0.0, 1.0)
+    probs = np.column_stack([np.clip(rates[:, 1:], 0.0, 1.0), p_none])
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    null = np.empty(n_sims)
+    for i in range(n_sims):
+        sim = rng.multinomial(n_rest, probs[i])[:-1]
+        null[i] = _acc_share(np.append(0.0, sim / n_rest), phi_point, mat, n_teacher, w)[0]
+    p = (1.0 + float(np.sum(null >= observed - 1e-12))) / (n_sims + 1.0)
+    return (1.0 if observed <= 0 else p), float(observed)
 
 
 def estimate_group(
@@ -558,6 +730,9 @@ def estimate_group(
     phi_t, phi_l, phi_char = float(weights @ phi_ts), float(weights @ phi_ls), float(weights @ phi_c)
     mat, _, _, recall, n_teacher = _placement_matrix(placement, None, whole_weight=whole_weight)
     mat, recall = mat[0], float(recall[0])
+    fit_w = stratum_weights(q_obs, n - counts.strata[0],
+                            _phi_draws(fp_models, weights, np.random.default_rng(seed + 1), 400,
+                                       counts.strata.size, q_obs))
     _, mts, mls, _, _ = _placement_matrix(placement, None, split=False, whole_weight=whole_weight)
     mts, mls = mts[0], mls[0]
 
@@ -566,9 +741,9 @@ def estimate_group(
     rest = 1.0 - m_share
     n_rest = max(n - counts.strata[0], 1)
     q_rest = np.append(0.0, counts.strata[1:] / n_rest)
-    cc_teacher = float(q[0] + q[1] + q[2])
+    cc_teacher = float(q[:-1].sum())
     cc_llm = float(q.sum())
-    acc_t, acc_l = _acc_share(q_rest, phi, mat, n_teacher)
+    acc_t, acc_l = _acc_share(q_rest, phi, mat, n_teacher, fit_w)
     pacc_t, pacc_l = _pacc_share(counts.teacher_score_sum / n_rest, counts.llm_score_sum / n_rest,
                                  phi_t, phi_l, mts, mls)
     point = {
@@ -577,10 +752,14 @@ def estimate_group(
         "pacc": (m_share + rest * pacc_t, m_share + rest * pacc_l),
     }
     used = method if math.isfinite(point[method][0]) else "acc"
-    mc_share = counts.matched_chars / max(counts.chars, 1.0)
+    mc_share, rest_chars = counts.char_parts()
     x_char = counts.char_ratio()[0]
-    char_point = mc_share + (1 - mc_share) * _clip01((x_char - phi_char) / max(recall - phi_char, 1e-6))
-    char_cc = mc_share + (1 - mc_share) * x_char
+    char_point = mc_share + rest_chars * _clip01((x_char - phi_char) / max(recall - phi_char, 1e-6))
+    char_cc = mc_share + rest_chars * x_char
+    per_doc = _teacher_chars_per_doc(placement, None, 1, whole_weight) if DOC_BASED_CHARS else None
+    if per_doc is not None and used != "cc":
+        rest_t = acc_t if used == "acc" else pacc_t
+        char_point = _doc_based_chars(counts, rest_t, float(per_doc[0]), n - counts.strata[0])
     if used == "cc":
         char_point = char_cc
 
@@ -591,7 +770,7 @@ def estimate_group(
         interval = "wilson"
     else:
         (teacher_ci, llm_ci, char_ci), draws = _bootstrap_cis(counts, fp_models, placement, weights, used,
-                                                               n_boot, seed, whole_weight)
+                                                               n_boot, seed, whole_weight, fit_w)
         interval = "bootstrap"
     ref_weight = float(sum(w for (m, _), w in zip(fp_models, weights, strict=True) if m.counts is None))
     if ref_weight > 0 and used != "cc":
@@ -599,7 +778,7 @@ def estimate_group(
         # genre the references never saw, so the lower end assumes exactly that (only MinHash
         # copies, near-certain, keep it above zero).
         phi_worst = (1 - ref_weight) * phi + ref_weight * q_rest
-        worst_t, worst_l = _acc_share(q_rest, phi_worst, mat, n_teacher)
+        worst_t, worst_l = _acc_share(q_rest, phi_worst, mat, n_teacher, fit_w)
         m_low = wilson_interval(float(counts.strata[0]), n)[0]
         teacher_ci = (min(teacher_ci[0], m_low + (1 - m_low) * worst_t), teacher_ci[1])
         llm_ci = (min(llm_ci[0], m_low + (1 - m_low) * worst_l), llm_ci[1])
@@ -657,16 +836,17 @@ def _clip01(x: float) -> float:
     return float(min(max(x, 0.0), 1.0)) if math.isfinite(x) else float("nan")
 
 
-def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, whole_weight=0.0):
+def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, whole_weight=0.0, fit_w=None):
     rng = np.random.default_rng(seed)
     n = counts.n
     b = n_boot
     # corpus sampling: multinomial over (strata..., none)
     p_obs = np.append(counts.strata, max(n - counts.strata.sum(), 0)) / n
-    draws = rng.multinomial(n, p_obs, size=b)[:, :N_STRATA].astype(np.float64)
+    k = counts.strata.size
+    draws = rng.multinomial(n, p_obs, size=b)[:, :k].astype(np.float64)
     n_rest = np.maximum(n - draws[:, 0], 1.0)
     # false-positive side: each cell drawn independently, mixed by the group's weights
-    phi = np.zeros((b, N_STRATA))
+    phi = np.zeros((b, k))
     phi_t = np.zeros(b)
     phi_l = np.zeros(b)
     phi_c = np.zeros(b)
@@ -685,27 +865,33 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, 
     ls_mean = counts.llm_score_sum / max(n - counts.strata[0], 1)
     ts_sd = math.sqrt(max(counts.teacher_score_sq / max(n, 1) - ts_mean**2, 0.0) / max(n, 1))
     ls_sd = math.sqrt(max(counts.llm_score_sq / max(n, 1) - ls_mean**2, 0.0) / max(n, 1))
-    mc = counts.matched_chars / max(counts.chars, 1.0)
+    mc, rest_chars = counts.char_parts()
+    copy_share = 1.0 - rest_chars
     x_char, x_sd = counts.char_ratio()
+    per_doc = _teacher_chars_per_doc(placement, rng, b, whole_weight) if DOC_BASED_CHARS else None
     for i in range(b):
         m_share = draws[i, 0] / n
         q_rest = np.append(0.0, draws[i, 1:] / n_rest[i])
         if method == "cc":
-            t = m_share + q_rest[1:3].sum() * (1 - m_share)
+            t = m_share + q_rest[1:-1].sum() * (1 - m_share)
             lshare = m_share + q_rest[1:].sum() * (1 - m_share)
         elif method == "pacc":
             tt, ll = _pacc_share(rng.normal(ts_mean, ts_sd), rng.normal(ls_mean, ls_sd), phi_t[i],
                                  phi_l[i], mts[i], mls[i])
             t, lshare = m_share + (1 - m_share) * tt, m_share + (1 - m_share) * ll
         else:
-            tt, ll = _acc_share(q_rest, phi[i], mat[i], n_teacher)
+            tt, ll = _acc_share(q_rest, phi[i], mat[i], n_teacher, fit_w)
             t, lshare = m_share + (1 - m_share) * tt, m_share + (1 - m_share) * ll
         t_out[i], l_out[i] = t, lshare
         xc = rng.normal(x_char, x_sd)
         excess = xc - phi_c[i]
         # the matched characters scale with the redrawn number of matched documents
-        mc_i = mc * draws[i, 0] / counts.strata[0] if counts.strata[0] else 0.0
-        c_out[i] = mc_i + (1 - mc_i) * _clip01(excess / max(recall[i] - phi_c[i], 1e-6))
+        scale = draws[i, 0] / counts.strata[0] if counts.strata[0] else 0.0
+        if per_doc is not None and method != "cc":
+            c_out[i] = _doc_based_chars(counts, tt, per_doc[i], n - draws[i, 0], scale)
+        else:
+            corrected = _clip01(excess / max(recall[i] - phi_c[i], 1e-6))
+            c_out[i] = mc * scale + (1 - copy_share * scale) * corrected
     return (_pct(t_out), _pct(l_out), _pct(c_out)), (t_out, l_out, c_out)
 
 
@@ -720,21 +906,21 @@ def _pct(x: np.ndarray) -> tuple[float, float]:
 def _wilson_cis(counts, fp_models, placement, weights):
     """Small groups: Wilson bounds of the flagged share pushed through the extreme error rates."""
     n = counts.n
-    k_t = float(counts.strata[:3].sum())
+    k_t = float(counts.strata[:-1].sum())
     k_l = float(counts.strata.sum())
     kinds = [k for k in placement.teacher_kinds if k in placement.kinds]
     tprs = []
     for k in kinds:
         st = placement.kinds[k]
-        tprs.append(sum(st["strata"][:3]) / max(st["n"], 1))
+        tprs.append(sum(st["strata"][:-1]) / max(st["n"], 1))
     t_lo = max(min(tprs), 0.05) if tprs else DEFAULT_TPR_FLOOR
     phi_lo, phi_hi = 0.0, 0.0
     for (model, _), w in zip(fp_models, weights, strict=True):
         if model.counts is not None:
             c = model.counts
-            lo, hi = wilson_interval(float(c.strata[1:3].sum()), c.n)
+            lo, hi = wilson_interval(float(c.strata[1:-1].sum()), c.n)
         else:
-            lo, hi = 0.0, float(model.rates_high[1:3].sum())
+            lo, hi = 0.0, float(model.rates_high[1:-1].sum())
         phi_lo += w * lo
         phi_hi += w * hi
 
@@ -769,21 +955,31 @@ class ScoreArrays:
     teacher_chars: np.ndarray
     # the raw scores behind ``strata`` (to re-count them at other thresholds)
     raw: dict[str, np.ndarray] = field(default_factory=dict)
+    #: teacher characters a MinHash copy stands for (its answer's, for a prompt/response copy)
+    copy_teacher_chars: np.ndarray | None = None
+    n_strata: int = N_STRATA
 
     @property
     def n(self) -> int:
         return int(self.source.shape[0])
 
-    def at_thresholds(self, threshold: float, segment_threshold: float, llm_threshold: float) -> ScoreArrays:
-        """The same documents with the strata re-counted at other classifier thresholds."""
+    def at_thresholds(self, threshold: float, segment_threshold: float, llm_threshold: float,
+                      low: tuple[float, float] | None = None) -> ScoreArrays:
+        """The same documents with the strata re-counted at other classifier thresholds (with
+        ``low``, in the two-level layout of :func:`doc_strata`)."""
         r = self.raw
         strata = doc_strata(r["teacher_prob"], r["teacher_prob_max_segment"], r["llm_prob"], r["matched"],
-                            r["self_id"], threshold, llm_threshold, segment_threshold)
-        return replace(self, strata=strata)
+                            r["self_id"], threshold, llm_threshold, segment_threshold, low)
+        return replace(self, strata=strata, n_strata=N_STRATA if low is None else len(STRATA_TWO_LEVEL))
 
     @classmethod
-    def from_table(cls, table, rule: Mapping[str, Any]) -> ScoreArrays:
-        """Build from a scores ``pyarrow.Table`` and the detectors.json flag rule."""
+    def from_table(cls, table, rule: Mapping[str, Any], answer_share: float = 1.0) -> ScoreArrays:
+        """Build from a scores ``pyarrow.Table`` and the detectors.json flag rule.
+
+        ``answer_share``: the answer's share of the characters of a prompt/response document
+        (the placement calibration measures it); a MinHash copy laid out so stands for that
+        many teacher characters, not for its prompt's too.
+        """
         def col(name, dtype=np.float64):
             return table.column(name).to_numpy(zero_copy_only=False).astype(dtype)
 
@@ -795,6 +991,8 @@ class ScoreArrays:
         nc = np.asarray(col("n_chars"), dtype=np.float64) if n else np.zeros(0)
         reasons = table.column("flag_reasons").to_pylist() if n else []
         markers = table.column("markers").to_pylist() if n else []
+        structured = np.array([s not in (None, "none") for s in table.column("structure").to_pylist()],
+                              dtype=bool) if n else np.zeros(0, dtype=bool)
         matched = np.array(["minhash_copy" in (r or []) for r in reasons], dtype=bool)
         self_id = np.array([any(m.startswith("self_id") for m in (ms or [])) for ms in markers], dtype=bool)
         thr = rule.get("teacher_threshold")
@@ -810,13 +1008,14 @@ class ScoreArrays:
             domain=domain, n_chars=nc, strata=strata,
             teacher_score=np.fmax(tp, seg), llm_score=lp,
             teacher_chars=nc * np.nan_to_num(tf),
+            copy_teacher_chars=nc * np.where(structured, answer_share, 1.0),
             raw={"teacher_prob": tp, "teacher_prob_max_segment": seg, "llm_prob": lp, "matched": matched,
                  "self_id": self_id},
         )
 
     def counts(self, mask: np.ndarray | None = None) -> CellCounts:
         return CellCounts.from_arrays(self.strata, self.teacher_score, self.llm_score, self.n_chars,
-                                      self.teacher_chars, mask)
+                                      self.teacher_chars, mask, self.n_strata, self.copy_teacher_chars)
 
 
 def estimation_thresholds(placement: Placement, rule: Mapping[str, Any],
@@ -848,6 +1047,24 @@ def estimation_thresholds(placement: Placement, rule: Mapping[str, Any],
     return out
 
 
+def two_level_view(scores: ScoreArrays, baseline: ScoreArrays | None, placement: Placement,
+                   rule: Mapping[str, Any], fpr: float
+                   ) -> tuple[ScoreArrays, ScoreArrays, Placement, dict[str, float]] | None:
+    """Audited scores, baseline and placement re-counted in the two-level layout
+    (:data:`STRATA_TWO_LEVEL`: the decision thresholds, then the estimation thresholds at
+    ``fpr``), and those thresholds; None without a baseline or placement scores."""
+    if baseline is None or not baseline.n:
+        return None
+    thr = estimation_thresholds(placement, rule, fpr)
+    if thr is None:
+        return None
+    decision = (rule["teacher_threshold"], rule.get("segment_threshold", rule["teacher_threshold"]),
+                thr["llm_threshold"])
+    low = (thr["teacher_threshold"], thr["segment_threshold"])
+    return (scores.at_thresholds(*decision, low), baseline.at_thresholds(*decision, low),
+            placement.at_thresholds(*decision, low), thr)
+
+
 class Calibrator:
     """Assigns every audited document a false-positive calibration cell.
 
@@ -859,8 +1076,9 @@ class Calibrator:
     """
 
     def __init__(self, metrics: Mapping[str, Any], baseline: ScoreArrays | None = None,
-                 min_cell: int = MIN_BASELINE_CELL) -> None:
-        self.reference = reference_fp_model(metrics)
+                 min_cell: int = MIN_BASELINE_CELL, low_fpr: float = 0.01) -> None:
+        self.reference = reference_fp_model(metrics, N_STRATA if baseline is None else baseline.n_strata,
+                                            low_fpr)
         self.domain_models: dict[str, FalsePositiveModel] = {}
         self.source_models: dict[str, FalsePositiveModel] = {}
         self.small_domain_models: dict[str, FalsePositiveModel] = {}

@@ -22,6 +22,7 @@ from pipeline.detect import read_scores
 from pipeline.estimate import (
     DEFAULT_ESTIMATION_FPR,
     DEFAULT_METHOD,
+    DEFAULT_TWO_LEVEL,
     METHODS,
     WILSON_BELOW,
     Calibrator,
@@ -31,6 +32,8 @@ from pipeline.estimate import (
     combine_estimates,
     estimate_group,
     estimation_thresholds,
+    excess_test,
+    two_level_view,
 )
 from pipeline.storage import atomic_write_json
 from pipeline.verdict import INCONCLUSIVE, PATTERN_NOTE, GroupRows, VerdictConfig, corpus_verdict, judge
@@ -125,23 +128,37 @@ def report_from_tables(
     metrics = model.get("metrics") or {}
     placement = (Placement.from_json(info["placement"]) if info.get("placement")
                  else Placement.from_reference_metrics(metrics))
-    arrays = ScoreArrays.from_table(table, rule)
-    base_arrays = ScoreArrays.from_table(baseline[0], rule) if baseline is not None else None
+    answer_share = float(placement.kinds.get("prompt_response", {}).get("answer_share", 1.0))
+    arrays = ScoreArrays.from_table(table, rule, answer_share)
+    base_arrays = ScoreArrays.from_table(baseline[0], rule, answer_share) if baseline is not None else None
     # the verdict's pattern signals look at documents flagged at the decision thresholds; the
     # shares count at the (lower) estimation thresholds when a baseline calibrates them
     rows = _group_rows(table, arrays)
     est_fpr = float(config.get("estimation_fpr", DEFAULT_ESTIMATION_FPR))
+    # both threshold levels as separate strata (else only the estimation thresholds count)
+    two_level = bool(config.get("two_level", DEFAULT_TWO_LEVEL))
+    # the verdict's excess test counts both threshold levels whenever a baseline calibrates them
+    test_view = two_level_view(arrays, base_arrays, placement, rule, vconfig.excess_test_fpr) \
+        if vconfig.excess_test_fpr > 0 else None
     est_thresholds = None
     if base_arrays is not None and base_arrays.n:
         est_thresholds = estimation_thresholds(placement, rule, est_fpr)
     if est_thresholds is not None:
-        thr = (est_thresholds["teacher_threshold"], est_thresholds["segment_threshold"],
-               est_thresholds["llm_threshold"])
-        arrays, base_arrays, placement = (arrays.at_thresholds(*thr), base_arrays.at_thresholds(*thr),
-                                          placement.at_thresholds(*thr))
-        rows.est_flagged = (arrays.strata >= 0) & (arrays.strata <= 2)
-    calibrator = Calibrator(metrics, base_arrays)
+        if two_level:
+            arrays, base_arrays, placement, _ = two_level_view(arrays, base_arrays, placement, rule, est_fpr)
+        else:
+            thr = (est_thresholds["teacher_threshold"], est_thresholds["segment_threshold"],
+                   est_thresholds["llm_threshold"])
+            arrays, base_arrays, placement = (arrays.at_thresholds(*thr), base_arrays.at_thresholds(*thr),
+                                              placement.at_thresholds(*thr))
+        rows.est_flagged = (arrays.strata >= 0) & (arrays.strata < arrays.n_strata - 1)
+    calibrator = Calibrator(metrics, base_arrays, low_fpr=est_fpr or 0.01)
     cells = calibrator.cells(arrays)
+    test_arrays, test_calibrator, test_placement = arrays, calibrator, placement
+    if test_view is not None:
+        test_arrays, test_placement = test_view[0], test_view[2]
+        test_calibrator = Calibrator(metrics, test_view[1], low_fpr=vconfig.excess_test_fpr)
+    test_cells = test_calibrator.cells(test_arrays)
     calibrated = base_arrays is not None and base_arrays.n > 0
 
     def group(mask: np.ndarray, seed_offset: int, use_domains: bool) -> dict[str, Any]:
@@ -167,11 +184,16 @@ def report_from_tables(
         cal = calibration_summary(mix)
         weights = np.array([w for _, w in mix])
         weights = weights / weights.sum()
-        expected = float(sum(w * float(np.nansum(m.point()[0][1:3])) for (m, _), w in zip(mix, weights,
-                                                                                        strict=True)))
+        expected = float(sum(w * float(np.nansum(m.point()[0][1:-1])) for (m, _), w in zip(mix, weights,
+                                                                                         strict=True)))
         n = int(mask.sum())
         teacher = _share_json(res["teacher"], res["teacher_chars"], cal)
-        verdict = judge(n, teacher, expected, _subset(rows, mask), vconfig, calibrated, use_domains)
+        excess = None
+        if n >= vconfig.min_documents:
+            whole_weight = float(rows.structured[flagged].mean()) if flagged.any() else 0.0
+            excess = excess_test(test_arrays.counts(mask), test_calibrator.mix(test_cells, mask),
+                                 test_placement, whole_weight, seed=seed + seed_offset + 104_729)
+        verdict = judge(n, teacher, expected, _subset(rows, mask), vconfig, calibrated, use_domains, excess)
         return {"documents": n, "characters": int(arrays.n_chars[mask].sum()), "teacher_share": teacher,
                 "llm_share": _share_json(res["llm"], None, cal), "verdict": verdict}
 

@@ -45,6 +45,13 @@ class VerdictConfig:
     min_documents: int = 30  # fewer documents: inconclusive
     contaminated_min_ci_low: float = 0.002  # the share's CI lower bound must exceed this ...
     enrichment_max_p: float = 0.01  # ... and the flagged count must beat the expected FPs
+    excess_max_p: float = 0.01
+    #: the excess test also counts flags at thresholds that this share of held-out human pages
+    #: exceeds (with a baseline; 0: the decision thresholds only)
+    excess_test_fpr: float = 0.01
+    #: "excess_test": teacher text is present when the excess test rejects (see docs/verdict.md);
+    #: "interval": when the interval's lower end and the binomial enrichment test both say so
+    presence_rule: str = "excess_test"
     clean_max_ci_high: float = 0.02  # clean: no evidence and the share is at most this
     deliberate_min_share: float = 0.25
     structured_min_share: float = 0.5  # of flagged documents with a prompt/response layout
@@ -114,6 +121,7 @@ def judge(
     config: VerdictConfig,
     calibrated: bool,
     use_domains: bool = True,
+    excess: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """The verdict of one group. ``share`` is the group's teacher share (ShareEstimate.to_json()).
 
@@ -132,10 +140,24 @@ def judge(
     pval = float(binomtest(k, n, p0, alternative="greater").pvalue) if n else 1.0
     enrichment = (k / n) / p0
     enriched = pval < config.enrichment_max_p
-    present = enriched and ci_low > config.contaminated_min_ci_low
+    # With a baseline the excess test decides: it carries the baseline's uncertainty, which the
+    # binomial test against the point rate does not (that one called a clean crawl contaminated
+    # when the shares were counted at the lower thresholds). Without one the test cannot run and
+    # the interval's lower end (MinHash copies keep it above zero) with the enrichment test decide.
+    tested = config.presence_rule == "excess_test" and excess is not None and math.isfinite(excess[1])
+    if tested:
+        present = excess[0] < config.excess_max_p
+    else:
+        present = enriched and ci_low > config.contaminated_min_ci_low
     evidence.append(_ev("teacher_share_ci_low", ci_low, config.contaminated_min_ci_low,
                         INCIDENTAL if ci_low > config.contaminated_min_ci_low else CLEAN,
                         "lower end of the 95% interval of the corrected teacher share"))
+    if excess is not None and math.isfinite(excess[1]):
+        evidence.append(_ev("excess_test_p", excess[0], config.excess_max_p,
+                            INCIDENTAL if excess[0] < config.excess_max_p else CLEAN,
+                            f"one-sided test of the classifier flags (decision and lower thresholds) against"
+                            f" the baseline's false positives, their uncertainty included (simulated); fitted"
+                            f" excess share {excess[1]:.4f}"))
     evidence.append(_ev("flagged_enrichment", enrichment, None, INCIDENTAL if enriched else CLEAN,
                         f"flagged {k}/{n} vs {p0:.4f} expected without teacher text; binomial p={pval:.2g}"
                         f" (threshold p<{config.enrichment_max_p})"))

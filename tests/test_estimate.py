@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.estimate import (
     METHODS,
+    STRATA_TWO_LEVEL,
     Calibrator,
     CellCounts,
     FalsePositiveModel,
@@ -20,6 +21,7 @@ from pipeline.estimate import (
     doc_strata,
     estimate_group,
     estimation_thresholds,
+    excess_test,
     pooling_strength,
     reference_fp_model,
     wilson_interval,
@@ -264,3 +266,45 @@ def test_small_baseline_domains_calibrate_before_the_references():
     labels = [model.label for model in calibrator.cells(crawl)]
     assert labels == ["baseline:domain-small=site.example", "references"]
     assert calibrator.small_domain_models["site.example"].parent is calibrator.pooled
+
+
+def test_two_level_strata_count_each_document_once_at_its_highest_level():
+    tp = np.array([0.99, 0.6, 0.2, 0.2, 0.2, 0.99])
+    seg = np.array([0.1, 0.1, 0.99, 0.7, 0.1, 0.1])
+    llm = np.array([0.1, 0.1, 0.1, 0.1, 0.95, 0.1])
+    matched = np.array([False] * 5 + [True])
+    s = doc_strata(tp, seg, llm, matched, np.zeros(6, dtype=bool), 0.9, 0.9, 0.95, low=(0.5, 0.6))
+    assert s.tolist() == [1, 3, 2, 4, 5, 0]
+    assert STRATA_TWO_LEVEL[5] == "llm"
+    counts = CellCounts.from_arrays(s, *[np.zeros(6)] * 4, n_strata=len(STRATA_TWO_LEVEL))
+    assert counts.strata.tolist() == [1, 1, 1, 1, 1, 1]
+
+
+def test_excess_test_rejects_a_real_excess_and_not_the_baselines_own_rates():
+    rng = np.random.default_rng(41)
+    pl = placement(rng)
+    # a fresh baseline each time: one unlucky baseline is shared by every corpus compared with it
+    null_p = [excess_test(simulate(rng, 2000, 0.0)[0], [(baseline(rng, n=1500), 1.0)], pl, n_sims=300,
+                          seed=s)[0] for s in range(12)]
+    assert sum(p < 0.01 for p in null_p) <= 1
+    base = baseline(rng, n=1500)
+    contaminated, _ = simulate(rng, 2000, 0.06, embedded=0.3)
+    p, excess = excess_test(contaminated, [(base, 1.0)], pl, n_sims=300, seed=0)
+    assert p < 0.01 and excess > 0.02
+    # other LLMs' text is allowed under the null: it is no evidence of the teacher's
+    other, _ = simulate(rng, 2000, 0.0, other_share=0.1)
+    assert excess_test(other, [(base, 1.0)], pl, n_sims=300, seed=1)[0] > 0.01
+
+
+def test_prompt_response_copies_count_only_their_answer_characters():
+    rng = np.random.default_rng(43)
+    n = 600
+    strata = np.full(n, -1, dtype=np.int8)
+    strata[:300] = 0  # half the dump copies reference outputs
+    n_chars = np.full(n, 1000.0)
+    answer = n_chars * 0.8  # their prompt and template are a fifth of the characters
+    zeros = np.zeros(n)
+    counts = CellCounts.from_arrays(strata, zeros, zeros, n_chars, zeros, matched_chars=answer)
+    res = estimate_group(counts, [(baseline(rng), 1.0)], placement(rng), n_boot=200, seed=0)
+    assert abs(res["teacher_chars"].estimate - 0.4) < 0.01  # 300 x 800 of 600 x 1000 characters
+    assert res["teacher"].estimate >= 0.5  # documents still count whole

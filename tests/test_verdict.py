@@ -103,3 +103,19 @@ def test_corpus_verdict_is_the_most_serious_conclusive_source_and_names_it():
     assert corpus_verdict([("tiny", unsure)], 3)["label"] == INCONCLUSIVE
     empty = corpus_verdict([], 0)
     assert empty["label"] == INCONCLUSIVE and "no documents" in empty["reason"]
+
+
+def test_excess_test_calls_scattered_text_the_interval_alone_leaves_open():
+    # an interval that touches zero, a flagged count the binomial rule cannot separate from
+    # the expected false positives, but a rejecting excess test (baseline uncertainty included)
+    n = 2000
+    r = rows(n, np.arange(0, n, 400), fraction=0.3)  # 5 flagged, 4 expected
+    weak = share(0.02, 0.0, 0.045)
+    v = judge(n, weak, 0.002, r, CFG, True, excess=(0.003, 0.02))
+    assert v["label"] == INCIDENTAL
+    ev = {e["signal"]: e for e in v["evidence"]}
+    assert ev["excess_test_p"]["points_to"] == INCIDENTAL and ev["excess_test_p"]["threshold"] == 0.01
+    # the same data without a rejecting test stay open: too wide to say clean
+    assert judge(n, weak, 0.002, r, CFG, True, excess=(0.2, 0.005))["label"] == INCONCLUSIVE
+    interval_only = VerdictConfig.from_mapping({"presence_rule": "interval"})
+    assert judge(n, weak, 0.002, r, interval_only, True, excess=(0.003, 0.02))["label"] == INCONCLUSIVE
