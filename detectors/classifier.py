@@ -5,7 +5,8 @@ Model (:class:`TeacherClassifier`, a scikit-learn estimator):
 1. Stage 1 -- hashed word 1-2-grams and character n-grams (:class:`detectors.features.NgramHasher`,
    sublinear TF, l2 per block) into a multinomial logistic model trained with SGD.
 2. Stage 2 -- a small ``HistGradientBoostingClassifier`` over the stage-1 log-probabilities and the
-   stylometric block (:func:`detectors.features.stylometric_matrix`). It is fitted on *out-of-fold*
+   stylometric block (:func:`detectors.features.style_from_counts` of the text's additive style
+   counts, so a document's row is the sum of its paragraphs' counts). It is fitted on *out-of-fold*
    stage-1 outputs (grouped folds), so it learns how far to trust the n-gram model, and it combines
    the n-gram evidence with style (sentence rhythm, lists/headings, discourse markers ...). Its
    log-loss training gives calibrated probabilities directly; the measured expected calibration
@@ -61,13 +62,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from detectors.features import (
-    FEATURE_VERSION,
-    STYLE_FEATURE_NAMES,
-    NgramHasher,
-    check_texts,
-    stylometric_matrix,
-)
+from detectors.features import FEATURE_VERSION, NgramHasher, check_texts, style_from_counts
 from detectors.segments import best_run, paragraph_spans, window_piece_ranges
 from pipeline.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
@@ -234,11 +229,9 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("need at least two classes")
         self.hasher_ = self._new_hasher().fit(texts)
         plan = _plan(texts, require_assessable=False)
-        counts = self.hasher_.counts(plan.pieces)
-        features = self.hasher_.weigh(_sum_ranges(counts, plan.doc_ranges))
-        window_features = self.hasher_.weigh(_sum_ranges(counts, plan.window_ranges))
-        style = stylometric_matrix(texts)
-        window_style = _window_style(plan, texts, style)
+        counts, piece_style = self.hasher_.counts_and_style(plan.pieces)
+        features, style = self._features_of(counts, piece_style, plan.doc_ranges)
+        window_features, window_style = self._features_of(counts, piece_style, plan.window_ranges)
         window_owner = plan.window_owner
         oof = np.zeros((len(y), len(self.classes_)))
         window_oof = np.zeros((len(window_owner), len(self.classes_)))
@@ -264,6 +257,15 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = 1
         return rows
 
+    def _features_of(
+        self, counts: list[sp.csr_matrix], piece_style: np.ndarray, ranges: np.ndarray
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """N-gram features and style rows of piece ranges: both are sums of the pieces' counts
+        (the text is read once, whatever the number of windows and runs made of it)."""
+        indicator = _range_indicator(ranges, piece_style.shape[0])
+        features = self.hasher_.weigh([(indicator @ block).tocsr() for block in counts])
+        return features, style_from_counts(indicator @ piece_style)
+
     def predict_proba_features(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
         """Document class probabilities from precomputed n-gram features and style rows."""
         check_is_fitted(self, "stage2_")
@@ -287,8 +289,8 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         texts = check_texts(texts)
         check_is_fitted(self, "stage2_")
         plan = _plan(texts, require_assessable=False)
-        features = self.hasher_.weigh(_sum_ranges(self.hasher_.counts(plan.pieces), plan.doc_ranges))
-        return self.predict_proba_features(features, stylometric_matrix(texts))
+        counts, piece_style = self.hasher_.counts_and_style(plan.pieces)
+        return self.predict_proba_features(*self._features_of(counts, piece_style, plan.doc_ranges))
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(texts), axis=1)]
@@ -399,32 +401,6 @@ def _range_indicator(ranges: np.ndarray, n_cols: int) -> sp.csr_matrix:
     return sp.csr_matrix((data, indices, indptr), shape=(len(ranges), n_cols))
 
 
-def _sum_ranges(counts: list[sp.csr_matrix], ranges: np.ndarray) -> list[sp.csr_matrix]:
-    """Counts of piece ranges = sums of their pieces' counts (one sparse product per block)."""
-    n_pieces = counts[0].shape[0]
-    indicator = _range_indicator(ranges, n_pieces)
-    return [(indicator @ block).tocsr() for block in counts]
-
-
-def _span_texts(texts: Sequence[str], plan: _Plan, ranges: np.ndarray, owner: np.ndarray) -> list[str]:
-    spans = plan.piece_spans
-    return [
-        texts[int(d)][int(spans[lo, 0]) : int(spans[hi - 1, 1])]
-        for (lo, hi), d in zip(ranges, owner, strict=True)
-    ]
-
-
-def _window_style(plan: _Plan, texts: Sequence[str], doc_style: np.ndarray) -> np.ndarray:
-    """Style rows of every window; a one-window document's window reuses the document's row."""
-    out = doc_style[plan.window_owner].copy()
-    multi = np.flatnonzero(plan.n_windows[plan.window_owner] > 1)
-    if multi.size:
-        out[multi] = stylometric_matrix(
-            _span_texts(texts, plan, plan.window_ranges[multi], plan.window_owner[multi])
-        )
-    return out
-
-
 @dataclass
 class SegmentScores:
     """Document probabilities and scored segments (windows and runs) of a batch of texts."""
@@ -526,11 +502,9 @@ def segment_scores(
             n, doc_proba, plan.assessable, empty, empty, empty, empty, np.zeros(0), doc_chars, np.zeros(n)
         )
     hasher = classifier.hasher_
-    counts = hasher.counts(plan.pieces)
-    doc_style = np.zeros((n, len(STYLE_FEATURE_NAMES)), dtype=np.float32)
-    doc_style[docs] = stylometric_matrix([texts[i] for i in docs])
-    doc_features = hasher.weigh(_sum_ranges(counts, plan.doc_ranges[docs]))
-    doc_proba[docs] = classifier.predict_proba_features(doc_features, doc_style[docs])
+    counts, piece_style = hasher.counts_and_style(plan.pieces)
+    doc_features, doc_style = classifier._features_of(counts, piece_style, plan.doc_ranges[docs])
+    doc_proba[docs] = classifier.predict_proba_features(doc_features, doc_style)
     lo, hi = plan.doc_ranges[docs, 0], plan.doc_ranges[docs, 1]
     doc_chars[docs] = plan.piece_spans[hi - 1, 1] - plan.piece_spans[lo, 0]
 
@@ -558,23 +532,24 @@ def segment_scores(
     kind.append(doc_kind[keep])
     ranges.append(plan.doc_ranges[docs[keep]])
     rows_features.append(doc_features[np.flatnonzero(keep)])
-    rows_style.append(doc_style[docs[keep]])
+    rows_style.append(doc_style[keep])
     multi = docs[n_windows[docs] > 1]
     if multi.size and need_windows:
         w = np.flatnonzero(n_windows[plan.window_owner] > 1)
         owner.append(plan.window_owner[w])
         kind.append(np.full(w.size, WINDOW))
         ranges.append(plan.window_ranges[w])
-        rows_features.append(hasher.weigh(_sum_ranges(counts, plan.window_ranges[w])))
-        window_texts = _span_texts(texts, plan, plan.window_ranges[w], plan.window_owner[w])
-        rows_style.append(stylometric_matrix(window_texts))
+        features, style = classifier._features_of(counts, piece_style, plan.window_ranges[w])
+        rows_features.append(features)
+        rows_style.append(style)
     partial = several[~whole_run[several]]
     if partial.size:
         owner.append(partial)
         kind.append(np.full(partial.size, RUN))
         ranges.append(run_ranges[partial])
-        rows_features.append(hasher.weigh(_sum_ranges(counts, run_ranges[partial])))
-        rows_style.append(stylometric_matrix(_span_texts(texts, plan, run_ranges[partial], partial)))
+        features, style = classifier._features_of(counts, piece_style, run_ranges[partial])
+        rows_features.append(features)
+        rows_style.append(style)
     owner_arr = np.concatenate(owner)
     ranges_arr = np.concatenate(ranges)
     proba = classifier.predict_proba_windows(sp.vstack(rows_features, format="csr"), np.vstack(rows_style))

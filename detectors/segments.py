@@ -36,7 +36,8 @@ __all__ = [
 DEFAULT_MIN_CHARS = 300
 DEFAULT_MAX_CHARS = 800
 
-_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\s*\n\s*\n|\s*\Z)", re.DOTALL)
+# A paragraph break: a whitespace run holding at least two line breaks.
+_BLANK_LINE = re.compile(r"\n\s*\n")
 _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*\s|\n")
 
 
@@ -72,8 +73,16 @@ def paragraph_spans(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple
     These are the pieces windows and pasted-text runs are made of: a text pasted between two
     paragraphs of a page starts and ends on a piece boundary."""
     pieces: list[tuple[int, int]] = []
-    for match in _PARAGRAPH.finditer(text):
-        pieces.extend(_split_long(text, match.start(), match.end(), max_chars))
+    pos = 0
+    for end, after in [(m.start(), m.end()) for m in _BLANK_LINE.finditer(text)] + [(len(text), 0)]:
+        start = pos
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end > start:
+            pieces.extend(_split_long(text, start, end, max_chars))
+        pos = after
     return pieces
 
 
