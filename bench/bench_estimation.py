@@ -154,10 +154,56 @@ def run(seeds: int, out: Path, methods=METHODS, n_boot: int = 400, log=print) ->
                         "chars_low": ts["by_characters"]["ci_low"],
                         "chars_high": ts["by_characters"]["ci_high"],
                         "source_verdicts": src_ok, "expected": expected,
+                        "source_excess_p": {s["source"]: _excess_p(s["verdict"]) for s in rep["sources"]},
                         "corpus_verdict": rep["verdict"]["label"],
                     })
         log(f"{name}: {seeds} seeds done ({time.perf_counter() - t0:.0f} s so far)")
     return {"rows": rows, "detectors": info, "model_dir": str(model_dir)}
+
+
+def _excess_p(verdict: dict) -> float | None:
+    return next((e["value"] for e in verdict["evidence"] if e["signal"] == "excess_test_p"), None)
+
+
+#: contaminated shares of the crawl for the power sweep
+POWER_RATES = (0.005, 0.01, 0.02, 0.03, 0.05, 0.08)
+
+
+def power_sweep(seeds: int, out: Path, n_boot: int = 200, log=print) -> list[dict]:
+    """How often the default report calls a crawl with a fixed contaminated share incidental.
+
+    2,000 crawl pages with a 1,500-page baseline, the default method; per share: the share
+    of runs labelled incidental, inconclusive or clean, and the median excess-test p.
+    """
+    human, teacher, other = load_dev_records(DEV_DIR)
+    model_dir, index_dir = prepare_detectors(out, human, teacher, other, log)
+    universe = build_universe(human, teacher, other)
+    table, info = score_universe(out, universe, model_dir, index_dir, log)
+    rows = []
+    for rate in POWER_RATES:
+        labels, pvals = [], []
+        for seed in range(seeds):
+            sc = build_scenario("incidental", seed, universe, incidental_rate=rate)
+            corpus = _take(table, [universe.docs[i]["doc_id"] for i in sc.corpus])
+            base = _take(table, [universe.docs[i]["doc_id"] for i in sc.baseline])
+            rep = report_from_tables(corpus, info, (base, info), {"n_boot": n_boot, "top_domains": 0}, seed)
+            crawl = next(s for s in rep["sources"] if s["source"] == "crawl")
+            labels.append(crawl["verdict"]["label"])
+            pvals.append(_excess_p(crawl["verdict"]))
+        rows.append({"rate": rate, "runs": seeds, **{k: labels.count(k) / seeds
+                                                     for k in ("incidental", "inconclusive", "clean")},
+                     "median_p": float(np.median([p for p in pvals if p is not None] or [np.nan]))})
+        log(f"power: {rate:.3f} done")
+    return rows
+
+
+def power_md(rows: list[dict]) -> str:
+    lines = ["| contaminated share of the crawl | runs | incidental | inconclusive | clean "
+             "| median excess-test p |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {100 * r['rate']:.1f}% | {r['runs']} | {r['incidental']:.2f} "
+                     f"| {r['inconclusive']:.2f} | {r['clean']:.2f} | {r['median_p']:.3g} |")
+    return "\n".join(lines)
 
 
 def _verdict_ok(r: dict) -> bool:
@@ -180,7 +226,10 @@ def summarise(rows: list[dict]) -> list[dict]:
         cover_c = np.mean([r["chars_low"] - 1e-9 <= r["truth_chars"] <= r["chars_high"] + 1e-9 for r in rs])
         clean_wrong = sum(1 for r in rs for k, v in r["source_verdicts"].items()
                           if r["expected"].get(k) == "clean" and v in ("incidental", "deliberate-style"))
+        clean_p = [p for r in rs for k, p in r.get("source_excess_p", {}).items()
+                   if r["expected"].get(k) == "clean" and p is not None]
         out.append({
+            "min_clean_p": min(clean_p) if clean_p else None,
             "scenario": sc, "baseline": "yes" if base else "no", "method": method, "runs": len(rs),
             "truth_mean": float(np.mean([r["truth"] for r in rs])),
             "mean_abs_err_pp": 100 * float(err.mean()), "max_abs_err_pp": 100 * float(err.max()),
@@ -219,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-boot", type=int, default=400)
     parser.add_argument("--no-write", action="store_true",
                         help="print only; do not write results_estimation.md")
+    parser.add_argument("--power-seeds", type=int, default=0,
+                        help="also run the power sweep (fixed contaminated shares) with this many seeds")
     args = parser.parse_args(argv)
     if not DEV_DIR.is_dir():
         print(f"dev data not found at {DEV_DIR}", file=sys.stderr)
@@ -228,6 +279,15 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(result["rows"])
     md = table_md(summary)
     print(md)
+    min_p = {f"{s['scenario']}/{s['baseline']}/{s['method']}": round(s["min_clean_p"], 4)
+             for s in summary if s["min_clean_p"] is not None and s["baseline"] == "yes"}
+    min_p_line = ("Smallest excess-test p of a clean source (with a baseline; the test rejects below 0.01): "
+                  f"{json.dumps(min_p)}.")
+    print(min_p_line)
+    power = ""
+    if args.power_seeds:
+        power = power_md(power_sweep(args.power_seeds, args.out))
+        print(power)
     elapsed = time.perf_counter() - t0
     (args.out / "rows.json").write_text(json.dumps(result["rows"], default=str))
     if not args.no_write:
@@ -250,7 +310,17 @@ def main(argv: list[str] | None = None) -> int:
             "",
             md,
             "",
+            min_p_line,
+            "",
         ])
+        if power:
+            text += "\n".join([
+                "Power of the verdict (default method, 2,000 crawl pages, 1,500-page baseline; "
+                f"`--power-seeds {args.power_seeds}`):", "", power, ""])
+        # the hand-written reading below the table survives a rerun
+        old = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else ""
+        if "\n## Reading" in old:
+            text += old[old.index("\n## Reading"):]
         RESULTS.write_text(text, encoding="utf-8")
     return 0
 

@@ -210,8 +210,11 @@ class Scenario:
 
 
 def build_scenario(name: str, seed: int, universe: Universe, n_pages: int = 2000,
-                   n_baseline: int = 1500) -> Scenario:
-    """Select a scenario's documents and baseline from the universe (deterministic per seed)."""
+                   n_baseline: int = 1500, incidental_rate: float | None = None) -> Scenario:
+    """Select a scenario's documents and baseline from the universe (deterministic per seed).
+
+    ``incidental_rate`` fixes the share of contaminated crawl pages (default: drawn from 1-5%).
+    """
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
     rng = np.random.default_rng([seed, SCENARIOS.index(name)])
@@ -226,6 +229,7 @@ def build_scenario(name: str, seed: int, universe: Universe, n_pages: int = 2000
     corpus = list(pages)
     if name in ("incidental", "mixed"):
         rate = float(rng.uniform(0.01, 0.05))
+        rate = rate if incidental_rate is None else incidental_rate
         k = round(rate * n_pages)
         corpus = pages[k:] + pick("contaminated", k)
     dumps: list[str] = []

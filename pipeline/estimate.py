@@ -95,6 +95,9 @@ TPR_TRANSFER_SD = 0.15
 DOC_BASED_CHARS = True
 #: The excess test also counts the lower-threshold strata (two-level layout).
 TEST_LOW_STRATA = True
+#: Human pages that pass the MinHash copy rule: 9 of 12,212 (0.074%, bench/results_minhash.md),
+#: rounded up. Without a baseline the copies' lower bound is reduced by it.
+MINHASH_FALSE_MATCH_RATE = 0.001
 #: Fit the mixture by inverse-variance weighted least squares (see :func:`stratum_weights`).
 WEIGHTED_FIT = True
 MIN_POOLING = 0.5
@@ -779,10 +782,14 @@ def estimate_group(
         # copies, near-certain, keep it above zero).
         phi_worst = (1 - ref_weight) * phi + ref_weight * q_rest
         worst_t, worst_l = _acc_share(q_rest, phi_worst, mat, n_teacher, fit_w)
-        m_low = wilson_interval(float(counts.strata[0]), n)[0]
+        # ... less the human pages' own false MinHash matches (one in 2,000 clean pages is usual)
+        m_low = max(wilson_interval(float(counts.strata[0]), n)[0] - MINHASH_FALSE_MATCH_RATE, 0.0)
         teacher_ci = (min(teacher_ci[0], m_low + (1 - m_low) * worst_t), teacher_ci[1])
         llm_ci = (min(llm_ci[0], m_low + (1 - m_low) * worst_l), llm_ci[1])
-        char_ci = (min(char_ci[0], counts.matched_chars / max(counts.chars, 1.0)), char_ci[1])
+        copies_share = counts.strata[0] / n
+        floor_ratio = m_low / copies_share if copies_share else 0.0
+        char_floor = counts.matched_chars / max(counts.chars, 1.0) * floor_ratio
+        char_ci = (min(char_ci[0], char_floor), char_ci[1])
 
     def share(idx: int, ci: tuple[float, float]) -> ShareEstimate:
         est = _clip01(point[used][idx])
@@ -1019,7 +1026,7 @@ class ScoreArrays:
 
 
 def estimation_thresholds(placement: Placement, rule: Mapping[str, Any],
-                          fpr: float) -> dict[str, float] | None:
+                          fpr: float, cap: bool = True) -> dict[str, float] | None:
     """Classifier thresholds for *estimation*: where held-out human pages score ``fpr`` above.
 
     The decision thresholds (the model's 1%-FPR operating point on generic references) flag
@@ -1043,15 +1050,17 @@ def estimation_thresholds(placement: Placement, rule: Mapping[str, Any],
         x = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
         x = x[np.isfinite(x)]
         if x.size:
-            out[key] = min(out[key], float(np.quantile(x, 1.0 - fpr)))
+            q = float(np.quantile(x, 1.0 - fpr))
+            out[key] = min(out[key], q) if cap else q
     return out
 
 
 def two_level_view(scores: ScoreArrays, baseline: ScoreArrays | None, placement: Placement,
-                   rule: Mapping[str, Any], fpr: float
+                   rule: Mapping[str, Any], fpr: float, high_fpr: float | None = None
                    ) -> tuple[ScoreArrays, ScoreArrays, Placement, dict[str, float]] | None:
     """Audited scores, baseline and placement re-counted in the two-level layout
-    (:data:`STRATA_TWO_LEVEL`: the decision thresholds, then the estimation thresholds at
+    (:data:`STRATA_TWO_LEVEL`: the decision thresholds, or with ``high_fpr`` the thresholds
+    that this share of held-out human pages exceeds, then the estimation thresholds at
     ``fpr``), and those thresholds; None without a baseline or placement scores."""
     if baseline is None or not baseline.n:
         return None
@@ -1060,6 +1069,10 @@ def two_level_view(scores: ScoreArrays, baseline: ScoreArrays | None, placement:
         return None
     decision = (rule["teacher_threshold"], rule.get("segment_threshold", rule["teacher_threshold"]),
                 thr["llm_threshold"])
+    if high_fpr:
+        high = estimation_thresholds(placement, rule, high_fpr, cap=False)
+        decision = (max(high["teacher_threshold"], thr["teacher_threshold"]),
+                    max(high["segment_threshold"], thr["segment_threshold"]), thr["llm_threshold"])
     low = (thr["teacher_threshold"], thr["segment_threshold"])
     return (scores.at_thresholds(*decision, low), baseline.at_thresholds(*decision, low),
             placement.at_thresholds(*decision, low), thr)

@@ -138,8 +138,8 @@ def report_from_tables(
     # both threshold levels as separate strata (else only the estimation thresholds count)
     two_level = bool(config.get("two_level", DEFAULT_TWO_LEVEL))
     # the verdict's excess test counts both threshold levels whenever a baseline calibrates them
-    test_view = two_level_view(arrays, base_arrays, placement, rule, vconfig.excess_test_fpr) \
-        if vconfig.excess_test_fpr > 0 else None
+    test_view = two_level_view(arrays, base_arrays, placement, rule, vconfig.excess_test_fpr,
+                               vconfig.excess_test_high_fpr) if vconfig.excess_test_fpr > 0 else None
     est_thresholds = None
     if base_arrays is not None and base_arrays.n:
         est_thresholds = estimation_thresholds(placement, rule, est_fpr)

@@ -49,6 +49,9 @@ class VerdictConfig:
     #: the excess test also counts flags at thresholds that this share of held-out human pages
     #: exceeds (with a baseline; 0: the decision thresholds only)
     excess_test_fpr: float = 0.01
+    #: ... and its upper level: thresholds that this share of held-out human pages exceeds
+    #: (0: the decision thresholds)
+    excess_test_high_fpr: float = 0.002
     #: "excess_test": teacher text is present when the excess test rejects (see docs/verdict.md);
     #: "interval": when the interval's lower end and the binomial enrichment test both say so
     presence_rule: str = "excess_test"

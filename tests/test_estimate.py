@@ -24,6 +24,7 @@ from pipeline.estimate import (
     excess_test,
     pooling_strength,
     reference_fp_model,
+    two_level_view,
     wilson_interval,
 )
 
@@ -308,3 +309,52 @@ def test_prompt_response_copies_count_only_their_answer_characters():
     res = estimate_group(counts, [(baseline(rng), 1.0)], placement(rng), n_boot=200, seed=0)
     assert abs(res["teacher_chars"].estimate - 0.4) < 0.01  # 300 x 800 of 600 x 1000 characters
     assert res["teacher"].estimate >= 0.5  # documents still count whole
+
+
+def test_without_a_baseline_one_false_minhash_match_does_not_lift_the_lower_end():
+    # human pages pass the MinHash copy rule now and then (~1 in 2,000): one copy in a clean
+    # crawl is no floor, two hundred are
+    rng = np.random.default_rng(47)
+    metrics = {"operating_point": {"fpr": 0.01, "tpr": 0.8}}
+    counts, _ = simulate(rng, 2000, 0.0)
+    counts.strata[0] = 1
+    counts.matched_chars = counts.matched_doc_chars = 1000.0
+    res = estimate_group(counts, [(reference_fp_model(metrics), 1.0)], placement(rng), n_boot=200, seed=0)
+    assert res["teacher"].ci_low == 0.0 and res["teacher_chars"].ci_low == 0.0
+    counts.strata[0] = 200
+    counts.matched_chars = counts.matched_doc_chars = 200 * 1000.0
+    res = estimate_group(counts, [(reference_fp_model(metrics), 1.0)], placement(rng), n_boot=200, seed=0)
+    assert res["teacher"].ci_low > 0.08
+
+
+def test_two_level_view_layers_a_strict_and_a_lower_level_from_held_out_human_pages():
+    rng = np.random.default_rng(53)
+    human = {"teacher_prob": rng.beta(1, 8, 1000).round(5).tolist(),
+             "teacher_prob_max_segment": rng.beta(1, 6, 1000).round(5).tolist()}
+    scores = {"teacher_prob": rng.beta(2, 6, 300).tolist(),
+              "teacher_prob_max_segment": rng.beta(6, 2, 300).tolist(),
+              "llm_prob": rng.beta(2, 2, 300).tolist(), "self_id": [False] * 300}
+    pl = Placement(kinds={"embedded": {"n": 300, "strata": [0, 0, 3, 0], "teacher_score_mean": 0.5,
+                                       "llm_score_mean": 0.5, "char_recall": 0.1, "scores": scores}},
+                   teacher_kinds=["embedded"], human_scores=human)
+    rule = {"teacher_threshold": 0.99, "segment_threshold": 0.995, "llm_threshold": 0.99}
+
+    def arrays(n):
+        raw = {"teacher_prob": rng.beta(1, 8, n), "teacher_prob_max_segment": rng.beta(1, 6, n),
+               "llm_prob": rng.beta(1, 8, n), "matched": np.zeros(n, dtype=bool),
+               "self_id": np.zeros(n, dtype=bool)}
+        zeros = np.zeros(n)
+        return ScoreArrays(source=np.full(n, "s"), domain=np.full(n, "d"), n_chars=zeros + 1000.0,
+                           strata=np.full(n, -1, dtype=np.int8), teacher_score=zeros, llm_score=zeros,
+                           teacher_chars=zeros, raw=raw)
+
+    crawl, base = arrays(2000), arrays(1500)
+    view = two_level_view(crawl, base, pl, rule, 0.01, high_fpr=0.002)
+    assert view is not None
+    v_crawl, v_base, v_pl, _ = view
+    assert v_crawl.n_strata == v_base.n_strata == len(STRATA_TWO_LEVEL)
+    assert len(v_pl.kinds["embedded"]["strata"]) == len(STRATA_TWO_LEVEL)
+    counts = v_base.counts().strata
+    # about 0.2% of human pages reach the strict level, about 1% either level
+    assert counts[1:3].sum() < counts[1:5].sum() <= 0.03 * 1500
+    assert two_level_view(crawl, None, pl, rule, 0.01) is None
