@@ -179,8 +179,8 @@ def test_pooling_strength_pools_alike_cells_and_keeps_different_genres_apart():
     assert pooling_strength(np.zeros(5), np.full(5, 30.0)) > 0  # no flags at all: pool
 
 
-def test_estimation_thresholds_come_from_held_out_human_pages_and_recount_the_placement():
-    rng = np.random.default_rng(23)
+def scored_placement(rng):
+    """An embedded-answer placement with per-document scores and held-out human page scores."""
     human = {"teacher_prob": rng.beta(1, 8, 1000).round(5).tolist(),
              "teacher_prob_max_segment": rng.beta(1, 6, 1000).round(5).tolist()}
     embedded = {"teacher_prob": rng.beta(2, 6, 300).tolist(),
@@ -189,6 +189,12 @@ def test_estimation_thresholds_come_from_held_out_human_pages_and_recount_the_pl
     pl = Placement(kinds={"embedded": {"n": 300, "strata": [0, 0, 3, 0], "teacher_score_mean": 0.5,
                                        "llm_score_mean": 0.5, "char_recall": 0.1, "scores": embedded}},
                    teacher_kinds=["embedded"], human_scores=human)
+    return pl, human
+
+
+def test_estimation_thresholds_come_from_held_out_human_pages_and_recount_the_placement():
+    rng = np.random.default_rng(23)
+    pl, human = scored_placement(rng)
     rule = {"teacher_threshold": 0.99, "segment_threshold": 0.995, "llm_threshold": 0.99}
     thr = estimation_thresholds(pl, rule, 0.01)
     # 1% of the held-out human pages score above each threshold, which stays below the decision one
@@ -329,14 +335,7 @@ def test_without_a_baseline_one_false_minhash_match_does_not_lift_the_lower_end(
 
 def test_two_level_view_layers_a_strict_and_a_lower_level_from_held_out_human_pages():
     rng = np.random.default_rng(53)
-    human = {"teacher_prob": rng.beta(1, 8, 1000).round(5).tolist(),
-             "teacher_prob_max_segment": rng.beta(1, 6, 1000).round(5).tolist()}
-    scores = {"teacher_prob": rng.beta(2, 6, 300).tolist(),
-              "teacher_prob_max_segment": rng.beta(6, 2, 300).tolist(),
-              "llm_prob": rng.beta(2, 2, 300).tolist(), "self_id": [False] * 300}
-    pl = Placement(kinds={"embedded": {"n": 300, "strata": [0, 0, 3, 0], "teacher_score_mean": 0.5,
-                                       "llm_score_mean": 0.5, "char_recall": 0.1, "scores": scores}},
-                   teacher_kinds=["embedded"], human_scores=human)
+    pl, _ = scored_placement(rng)
     rule = {"teacher_threshold": 0.99, "segment_threshold": 0.995, "llm_threshold": 0.99}
 
     def arrays(n):
