@@ -26,12 +26,14 @@ non-ASCII symbol, never a word character.
 
 *N-grams.* A token (a run of ``\\w`` characters, or one character that is neither ``\\w`` nor
 whitespace: the tokens of the regex ``\\b\\w+\\b|[^\\w\\s]`` on the lower-cased text, as before) is
-hashed with a polynomial over its lower-cased code points mod 2**64 (computed for all tokens at
-once from prefix sums). Character n-grams are taken after runs of two or more whitespace
-characters are replaced by one space (scikit-learn's rule), case kept, and hashed with the same
-polynomial. A word bigram combines its two token hashes polynomially. Each n-gram hash goes to a
-column by Fibonacci hashing (the top bits of ``hash * 0x9E3779B97F4A7C15``), and each block's CSR
-matrix is built from one sort of ``row * n_features + column`` keys. Version 1 used scikit-learn's
+hashed with a polynomial over its lower-cased code points (each lowered on its own: the first
+character of ``str.lower()``) mod 2**32, computed for all tokens at once from prefix sums.
+Character n-grams are taken after runs of two or more whitespace characters are replaced by one
+space (scikit-learn's rule), case kept. An n-gram's hash is a polynomial over its units (code
+points, or token hashes for word bigrams) mod 2**32, plus ``n``. Hashes are 32-bit because they
+only choose one of at most 2**31 columns: the column is the top bits of ``hash * 0x9E3779B9``
+(Fibonacci hashing), and each block's CSR matrix is built from one sort of
+``row * n_features + column`` keys. Version 1 used scikit-learn's
 ``HashingVectorizer`` (Python analyzer, murmurhash): the same n-grams land in other columns, so a
 version-1 model is refused.
 

@@ -170,6 +170,15 @@ def test_hashing_is_deterministic_and_batch_independent(monkeypatch) -> None:
     assert together[0].dtype == np.float32 and together[0].shape == (len(texts), 2**20)
 
 
+@pytest.mark.shared_data
+def test_counts_and_style_is_both_calls(dev_human) -> None:
+    hasher = NgramHasher().fit(["x"])
+    texts = _sample_texts(dev_human, 200, 13) + _EDGE_TEXTS
+    blocks, style = hasher.counts_and_style(texts)
+    assert all((a != b).nnz == 0 for a, b in zip(blocks, hasher.counts(texts), strict=True))
+    assert np.array_equal(style, style_counts(texts))
+
+
 def test_hasher_params_and_transform() -> None:
     hasher = NgramHasher(char_ngram_range=None, n_features_word=1000).fit(["x"])
     matrix = hasher.transform(["a b c d", ""])
