@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.experiments_classifier --per-class 3000
     .venv/bin/python -m bench.experiments_classifier --per-class 3000 --only baseline,win12
     .venv/bin/python -m bench.experiments_classifier --per-class 3000 --loso baseline,win12
+    .venv/bin/python -m bench.experiments_classifier --per-class 3000 --page-rules c4_b1,c35_b1
 
 Same data sampling as ``bench.bench_classifier`` (``--per-class`` random documents per class, seeds
 1/2/3), same prompt-grouped folds (``TeacherClassifier.folds``: GroupKFold on ``prompt_id``,
@@ -41,6 +42,10 @@ Variants (``--only`` takes a comma-separated list of names):
 ``--loso`` trains the listed variants with one source family held out entirely (all its classes),
 and reports AUC teacher/human and teacher/other inside the unseen family plus its human FPR at the
 threshold chosen on the other families (1% FPR, out-of-fold).
+
+``--page-rules c4_b1,...`` runs the production ``train_model`` (window stage 2, paragraph pieces,
+every segment rule measured on held-out human pages, pages with pasted teacher text at 25% and 50%
+and the teacher texts alone) for the named parameter sets in ``PAGE_RULE_VARIANTS``.
 
 Timings are noisy (2 shared cores); quality figures are deterministic for a given ``--per-class``.
 """
