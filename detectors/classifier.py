@@ -218,6 +218,8 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         caller can score extra material (e.g. held-out pages) with a stage-1 model that never saw
         those documents.
         """
+        if self.segment_rule not in SEGMENT_RULES:
+            raise ValueError(f"segment_rule must be one of {SEGMENT_RULES}, got {self.segment_rule!r}")
         texts = check_texts(texts)
         y = np.asarray(y)
         if len(texts) != len(y):

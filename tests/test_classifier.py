@@ -21,6 +21,7 @@ from detectors.classifier import (
     MODEL_FORMAT,
     SEGMENT_RULES,
     ModelLoadError,
+    TeacherClassifier,
     TeacherModel,
     TrainingDataError,
     load_model,
@@ -245,3 +246,8 @@ def test_training_input_errors(dev_openai, dev_human, tmp_path) -> None:
     with pytest.raises(TrainingDataError, match="'text' field"):
         train_model(teacher, [{"body": "x"}] * 30, None, tmp_path / "e")
     assert not (tmp_path / "a").exists()
+
+
+def test_unknown_segment_rule_is_refused_before_training() -> None:
+    with pytest.raises(ValueError, match="segment_rule must be one of"):
+        TeacherClassifier(segment_rule="best-window").fit(["some text", "more text"], ["human", "teacher"])
