@@ -210,8 +210,11 @@ class _Batch:
         self.starts = np.zeros(self.n + 1, dtype=np.int64)
         np.cumsum(self.lengths, out=self.starts[1:])
         joined = "".join(texts)
-        # surrogatepass: a lone surrogate stays one code point instead of failing.
-        self.codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        # surrogatepass: a lone surrogate stays one code point instead of failing. Read as
+        # little-endian and converted to native order (a no-op on x86/ARM), so hashes never depend
+        # on the machine's byte order.
+        encoded = joined.encode("utf-32-le", "surrogatepass")
+        self.codes = np.frombuffer(encoded, dtype="<u4").astype(np.uint32, copy=False)
         self.index = np.minimum(self.codes, _BMP)
         self.cls = _Tables.get().cls[self.index]
         self.row = np.repeat(np.arange(self.n, dtype=np.int32), self.lengths)
