@@ -39,7 +39,8 @@ run. Measured on the dev data (tests/test_minhash_quality.py): recall under ever
 issue stays at 0.977-0.999 and human false matches fall to 9 of 12,212 (0.074%); two of those are
 shingle-identical to a teacher answer. A purity of 0.93 tolerates ~7% inserted words inside a
 copied stretch (page furniture such as "Copy code" or citation marks); 0.95 would give 7 false
-matches, 0.90 twelve (bench/minhash_threshold_sweep.py has the sweep). The alignment runs only for
+matches, 0.90 twelve (bench/minhash_alignment_sweep.py has the sweep). These thresholds were
+chosen on the same dev texts, so 0.074% is an in-sample figure. The alignment runs only for
 documents that reach a set threshold, on the stretch of the document around the shared shingles,
 so it costs little on ordinary crawls.
 
@@ -82,9 +83,11 @@ file name), and a probe signature (a changed hash implementation is refused).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from itertools import compress
 from pathlib import Path
@@ -127,6 +130,7 @@ __all__ = [
     "cluster_documents",
     "is_match",
     "minhash_signatures",
+    "redacted_url",
     "redis_storage_config",
 ]
 
@@ -150,6 +154,13 @@ MATCH_ALIGNED_COVERAGE = 0.75
 #: replaces them).
 MATCH_ALIGNED_PURITY = 0.93
 MATCH_ALIGNED_MIN_RUN = 2
+#: Seconds to wait for a Redis connection before giving up (unless the URL sets one).
+REDIS_CONNECT_TIMEOUT = 10.0
+# A worker filling a shared Redis index holds a lock that expires after _FILL_LOCK_SECONDS unless
+# renewed (it renews while filling), so a worker that dies frees it quickly; others wait up to
+# _FILL_WAIT_SECONDS for it.
+_FILL_LOCK_SECONDS = 60
+_FILL_WAIT_SECONDS = 3600
 #: Candidates (best containment first) tried against the alignment check per document.
 _MAX_ALIGNED_CANDIDATES = 4
 
@@ -237,29 +248,45 @@ def is_match(similarity: np.ndarray, containment: np.ndarray) -> np.ndarray:
 
 
 def redis_storage_config(url: str, basename: str | None = None) -> dict[str, Any]:
-    """The ``storage_config`` for a Redis URL ``redis://[:password@]host[:port][/db]`` (or
-    ``rediss://`` for TLS). Without ``basename`` the index derives one from its content."""
+    """The ``storage_config`` for a Redis URL: ``redis://[user:password@]host[:port][/db]`` or
+    ``rediss://`` for TLS, query options as redis-py reads them (e.g. ``?socket_timeout=5``).
+
+    Parsed by redis-py itself (percent-encoded credentials are decoded). A connect timeout of
+    ``REDIS_CONNECT_TIMEOUT`` seconds applies unless the URL sets one, so an unreachable server
+    fails instead of hanging. Without ``basename`` the index derives one from its content.
+    """
+    from redis.connection import SSLConnection, parse_url
+
     parsed = urlparse(url)
-    if parsed.scheme not in ("redis", "rediss") or not parsed.hostname:
-        raise ValueError(f"not a Redis URL: {url!r} (expected redis://host[:port][/db])")
-    db_text = parsed.path.strip("/") or "0"
-    if not db_text.isdigit():
-        raise ValueError(f"Redis URL {url!r}: the database must be a number, got {db_text!r}")
+    if parsed.scheme not in ("redis", "rediss"):
+        raise ValueError(f"not a Redis URL: {redacted_url(url)!r} (expected redis://host[:port][/db])")
+    if not parsed.path.strip("/").isdigit() and parsed.path.strip("/"):
+        # redis-py would silently fall back to database 0
+        raise ValueError(f"Redis URL {redacted_url(url)!r}: the database must be a number")
     try:
-        port = parsed.port or 6379
+        connection = parse_url(url)
     except ValueError as exc:
-        raise ValueError(f"Redis URL {url!r}: {exc}") from exc
-    connection: dict[str, Any] = {"host": parsed.hostname, "port": port, "db": int(db_text)}
-    if parsed.password:
-        connection["password"] = parsed.password
-    if parsed.username:
-        connection["username"] = parsed.username
-    if parsed.scheme == "rediss":
+        raise ValueError(f"Redis URL {redacted_url(url)!r}: {exc}") from exc
+    if not connection.get("host"):
+        raise ValueError(f"Redis URL {redacted_url(url)!r} names no host")
+    # redis.Redis() takes ssl=True where a connection pool takes a connection class
+    if connection.pop("connection_class", None) is SSLConnection:
         connection["ssl"] = True
+    connection.setdefault("socket_connect_timeout", REDIS_CONNECT_TIMEOUT)
     config: dict[str, Any] = {"type": "redis", "redis": connection}
     if basename:
         config["basename"] = basename
     return config
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and logs)."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.rsplit("@", 1)
+    user = parsed.username or ""
+    return parsed._replace(netloc=f"{user}:***@{netloc[-1]}").geturl()
 
 
 def minhash_signatures(texts: Sequence[str], params: MinHashParams = MinHashParams()) -> np.ndarray:
@@ -437,13 +464,41 @@ class ReferenceIndex:
             return
         import redis
 
-        # Workers that load the same index at the same time (e.g. the audit's corpus and baseline
-        # detect tasks): one fills the shared buckets, the others wait and then reuse them.
+        # Several workers may load the same index at once (e.g. the audit's corpus and baseline
+        # detect tasks): one fills the shared buckets under a lock, the others wait and reuse them.
+        # A marker written after a complete fill tells a finished index from one whose filling
+        # worker died half-way; the latter is deleted and filled again.
+        basename = config["basename"]
+        marker = basename + b":complete"
         client = redis.Redis(**config.get("redis", {}))
-        with client.lock(config["basename"] + b":build-lock", timeout=3600, blocking_timeout=3600):
-            self._fill_lsh(config)
+        lock = client.lock(
+            basename + b":build-lock", timeout=_FILL_LOCK_SECONDS, blocking_timeout=_FILL_WAIT_SECONDS
+        )
+        if not lock.acquire():
+            raise MinHashIndexError(
+                f"timed out after {_FILL_WAIT_SECONDS} s waiting for another worker to fill the Redis "
+                f"index {basename!r}"
+            )
+        try:
+            done = client.get(marker)
+            if done is not None and done != self._content_sha256.encode():
+                raise MinHashIndexError(
+                    f"storage basename {basename!r} already holds a different index; use another basename"
+                )
+            if done is None:
+                pattern = re.sub(rb"([*?\[\]\\])", rb"\\\1", basename) + b"_*"
+                stale = list(client.scan_iter(match=pattern, count=1000))
+                for start in range(0, len(stale), 1000):
+                    client.delete(*stale[start : start + 1000])
+            self._fill_lsh(config, renew=lock.reacquire)
+            if done is None:
+                client.set(marker, self._content_sha256)
+        finally:
+            # LockError: the lock expired while we worked, so there is nothing to release
+            with contextlib.suppress(redis.exceptions.LockError):
+                lock.release()
 
-    def _fill_lsh(self, config: dict) -> None:
+    def _fill_lsh(self, config: dict, renew: Callable[[], object] | None = None) -> None:
         self._lsh = MinHashLSH(
             threshold=self.params.lsh_threshold,
             num_perm=self.params.num_perm,
@@ -468,6 +523,8 @@ class ReferenceIndex:
                     LeanMinHash(seed=seed, hashvalues=self._signatures[row], scheme="affine32"),
                     check_duplication=False,
                 )
+                if renew is not None and row % 5_000 == 4_999:
+                    renew()
 
     def _stored_bands_match(self) -> bool:
         for row in {0, len(self._ids) - 1}:

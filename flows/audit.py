@@ -22,6 +22,7 @@ its interval, verdict), a table (one row per source) and a link to ``report.json
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 
 from flows.runtime import apply_quiet_defaults, task_runner_from_env
 from pipeline.steps import (
+    REDIS_URL_ENV,
     StepError,
     build_index,
     detect_step,
@@ -200,10 +202,10 @@ def train_task(
 
 
 @task(name="detect", cache_policy=NO_CACHE, persist_result=False)
-def detect_task(
-    corpus: str, out: str, model: str | None, index: str | None, redis_url: str | None = None
-) -> dict:
-    return detect_step(corpus, out, model, index, redis_url=redis_url)
+def detect_task(corpus: str, out: str, model: str | None, index: str | None) -> dict:
+    # The Redis URL (it may hold a password) comes from the environment, never from a flow
+    # parameter, which Prefect would store and show.
+    return detect_step(corpus, out, model, index, redis_url=os.environ.get(REDIS_URL_ENV) or None)
 
 
 @task(name="report", cache_policy=NO_CACHE, persist_result=False)
@@ -247,14 +249,13 @@ def audit_flow(
     text_field: str = "text",
     max_chars: int = 1_000_000,
     seed: int = 0,
-    redis_url: str | None = None,
 ) -> dict:
     """Audit ``inputs``: returns ``{"paths": {...}, "manifest": ..., "report": ...}``.
 
     The index is built when ``teacher`` references are given and no ``index``; the classifier
     is trained when ``teacher`` and ``human`` references are given and no ``model``. Baseline
-    inputs are ingested and scored with the same detectors. ``redis_url`` keeps the MinHash
-    index's LSH buckets in that Redis while scoring (workers of a Dask runner share them).
+    inputs are ingested and scored with the same detectors. With ``DISTILL_AUDIT_REDIS_URL`` set,
+    the MinHash index's LSH buckets live in that Redis while scoring (Dask workers share them).
     """
     from flows.ingest import ingest_flow
 
@@ -299,15 +300,11 @@ def audit_flow(
 
     # 3. detect: the audited corpus and the baseline with the same detectors, side by side
     _notify("detect", "start")
-    detect_future = detect_task.submit(
-        str(layout.corpus), str(layout.scores), model_dir, index_dir, redis_url
-    )
+    detect_future = detect_task.submit(str(layout.corpus), str(layout.scores), model_dir, index_dir)
     baseline_scores = None
     if baseline:
         baseline_scores = str(layout.baseline_scores)
-        detect_task.submit(
-            str(layout.baseline_corpus), baseline_scores, model_dir, index_dir, redis_url
-        ).result()
+        detect_task.submit(str(layout.baseline_corpus), baseline_scores, model_dir, index_dir).result()
         paths["baseline_scores"] = baseline_scores
     detect_future.result()
     _notify("detect", "done")

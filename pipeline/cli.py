@@ -510,6 +510,12 @@ def audit(
     ),
 ) -> None:
     """Full audit as one Prefect flow: ingest -> index -> train -> detect -> report."""
+    if redis_url:
+        # Handed to the detect tasks through the environment, not as a flow parameter (Prefect
+        # stores and shows parameters; the URL may hold a password).
+        from pipeline.steps import REDIS_URL_ENV
+
+        os.environ[REDIS_URL_ENV] = redis_url
     run_audit(
         inputs=[str(p) for p in inputs],
         out=str(out),
@@ -524,7 +530,6 @@ def audit(
         text_field=text_field,
         max_chars=max_chars,
         seed=seed,
-        redis_url=redis_url,
     )
 
 

@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+#: Environment variable with the Redis URL for the MinHash index's LSH buckets (see detect_step).
+REDIS_URL_ENV = "DISTILL_AUDIT_REDIS_URL"
+
 
 class StepError(Exception):
     """A step cannot run with the inputs given; the message is a one-line reason."""
@@ -97,10 +100,9 @@ def detect_step(
             "nothing to detect with: give --model and/or --index (or --teacher/--human references)"
         )
     storage = None
-    if redis_url:
-        if index is None:
-            raise StepError("--redis-url needs --index (it holds the MinHash index's LSH buckets)")
-        from detectors.minhash import redis_storage_config
+    # The URL only concerns the MinHash index (it may come from the environment for every run).
+    if redis_url and index is not None:
+        from detectors.minhash import redacted_url, redis_storage_config
 
         try:
             storage = redis_storage_config(redis_url)
@@ -113,7 +115,7 @@ def detect_step(
     try:
         return detect(corpus, out, model_dir=model, index_dir=index, progress=progress, index_storage=storage)
     except redis.RedisError as exc:
-        raise StepError(f"cannot use Redis at {redis_url}: {exc}") from exc
+        raise StepError(f"cannot use Redis at {redacted_url(redis_url)}: {exc}") from exc
 
 
 def report_step(

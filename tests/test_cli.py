@@ -111,9 +111,27 @@ def test_index_detect_report_commands(sample_corpus, tmp_path) -> None:
     assert f"verdict: {report['verdict']['label']}" in reported.stdout
 
 
-def test_detect_with_a_redis_index_scores_like_memory(sample_corpus, redis_url, tmp_path) -> None:
+@pytest.fixture
+def sample_index(tmp_path, redis_url):
+    """The sample references' index; its Redis keys (derived from its content) are removed after."""
+    import redis
+
+    from detectors.minhash import redis_storage_config
+
     index_dir = tmp_path / "index"
     assert _run("index", "--teacher", SAMPLE_DIR / "teacher", "--out", index_dir).exit_code == 0
+    yield index_dir
+    client = redis.Redis(**redis_storage_config(redis_url)["redis"])
+    digest = json.loads((index_dir / "index.json").read_text())["content_sha256"]
+    keys = list(client.scan_iter(match=f"distill-audit:minhash:{digest[:16]}*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_detect_with_a_redis_index_scores_like_memory(
+    sample_corpus, sample_index, redis_url, tmp_path
+) -> None:
+    index_dir = sample_index
     in_memory = _run("detect", sample_corpus, "--index", index_dir, "--out", tmp_path / "memory")
     assert in_memory.exit_code == 0, in_memory.output
     shared = _run("detect", sample_corpus, "--index", index_dir, "--out", tmp_path / "redis",

@@ -7,7 +7,6 @@ import random
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from detectors.minhash import (
     FORMAT_VERSION,
     MATCH_ALIGNED_PURITY,
     MATCH_CONTAINMENT_THRESHOLD,
+    REDIS_CONNECT_TIMEOUT,
     MinHashIndexError,
     MinHashParams,
     ReferenceIndex,
@@ -25,6 +25,8 @@ from detectors.minhash import (
     cluster_documents,
     is_match,
     minhash_signatures,
+    redacted_url,
+    redis_storage_config,
 )
 from detectors.shingles import (
     WORD_PATTERN,
@@ -259,10 +261,9 @@ def test_fit_rejects_duplicate_ids():
 def redis_config(redis_url):
     import redis
 
-    url = urlparse(redis_url)
-    connection = {"host": url.hostname, "port": url.port, "db": int((url.path or "/0").strip("/") or 0)}
     basename = f"test-minhash-{random.Random().getrandbits(40):x}"  # fresh keys per run
-    config = {"type": "redis", "redis": connection, "basename": basename}
+    config = redis_storage_config(redis_url, basename=basename)
+    connection = config["redis"]
     cleanup = [config["basename"]]
     yield config, cleanup
     client = redis.Redis(**connection)
@@ -276,6 +277,9 @@ def test_redis_and_memory_indexes_give_the_same_matches(redis_config, dev_openai
     refs = _sample(dev_openai, 400, 21)
     config, cleanup = redis_config
     texts, ids = [r["text"] for r in refs], [r["id"] for r in refs]
+    # Index content (hence its derived Redis basename) unique to this run: concurrent runs on
+    # one Redis never touch each other's keys.
+    ids[0] += f"-{config['basename']}"
     memory = ReferenceIndex().fit(texts, ids)
     shared = ReferenceIndex(storage_config=config).fit(texts, ids)
     assert shared.describe()["storage"] == "redis"
@@ -304,6 +308,46 @@ def test_redis_and_memory_indexes_give_the_same_matches(redis_config, dev_openai
     for loaded in workers:
         assert loaded.describe()["storage"] == "redis"
         assert loaded.score(probe).reference_id == a.reference_id
+
+
+def test_a_half_filled_redis_index_is_filled_again(redis_config, dev_openai):
+    """A worker that dies while filling leaves keys but no completion marker: the next load
+    deletes them and fills the index again instead of refusing it as 'a different index'."""
+    import redis
+
+    refs = _sample(dev_openai, 300, 23)
+    config, _ = redis_config
+    texts, ids = [r["text"] for r in refs], [r["id"] for r in refs]
+    expected = ReferenceIndex().fit(texts, ids).score(texts[:50]).reference_id
+    ReferenceIndex(storage_config=config).fit(texts, ids)
+    client = redis.Redis(**config["redis"])
+    basename = config["basename"]
+    assert client.get(f"{basename}:complete") is not None
+    client.delete(f"{basename}:complete")
+    key_hash = f"{basename}_keys"
+    client.hdel(key_hash, *[b"%d" % row for row in range(150)])  # half the references gone
+    assert client.hlen(key_hash) == 150
+    refilled = ReferenceIndex(storage_config=config).fit(texts, ids)
+    assert client.hlen(key_hash) == 300 and client.get(f"{basename}:complete") is not None
+    assert refilled.score(texts[:50]).reference_id == expected
+
+
+def test_redis_urls_are_parsed_by_redis_py_and_redacted():
+    config = redis_storage_config("redis://user:p%40ss@cache.internal:6380/2?socket_timeout=3")
+    assert config["type"] == "redis" and "basename" not in config
+    assert config["redis"] == {"host": "cache.internal", "port": 6380, "db": 2, "username": "user",
+                               "password": "p@ss", "socket_timeout": 3.0,
+                               "socket_connect_timeout": REDIS_CONNECT_TIMEOUT}
+    assert redis_storage_config("rediss://h", basename="b")["redis"]["ssl"] is True
+    assert redis_storage_config("rediss://h", basename="b")["basename"] == "b"
+    for bad in ("http://h:6379", "redis:///0", "localhost:6379"):
+        with pytest.raises(ValueError, match="Redis URL"):
+            redis_storage_config(bad)
+    with pytest.raises(ValueError) as raised:
+        redis_storage_config("redis://:secret@h:6379/notanumber")
+    assert "secret" not in str(raised.value)
+    assert redacted_url("redis://user:secret@h:6379/0") == "redis://user:***@h:6379/0"
+    assert redacted_url("redis://h:6379/0") == "redis://h:6379/0"
 
 
 # ---------------------------------------------------------------- clusters
