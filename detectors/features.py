@@ -21,8 +21,8 @@ A batch of texts is processed at once, in numpy, on its code points: the texts a
 and encoded as UTF-32 (one ``uint32`` per code point), and every feature is a vectorised
 operation on that array with a mask for whatever would cross a text boundary. Character classes
 (whitespace, ``\\w``, letter, upper/lower case, decimal digit) come from lookup tables built from
-``str`` methods for the Basic Multilingual Plane; a code point outside it (emoji, rare CJK) is a
-non-ASCII symbol, never a word character.
+``str`` methods (for the Basic Multilingual Plane once, for the few code points beyond it that a
+batch holds -- emoji, rare CJK, mathematical letters -- per batch), so ``\\w`` is Python's.
 
 *N-grams.* A token (a run of ``\\w`` characters, or one character that is neither ``\\w`` nor
 whitespace: the tokens of the regex ``\\b\\w+\\b|[^\\w\\s]`` on the lower-cased text, as before) is
@@ -124,50 +124,63 @@ _CHUNK_CHARS = 1 << 20  # code points per internal chunk (bounds the work arrays
 _CHUNK_ROWS = 4096  # texts per chunk: row * 2**20 + column keys then fit in 32 bits
 
 
+def _class_tables(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(class bits, lower-cased code point, class-and-mark id) of each code point in ``codes``."""
+    chars = [chr(c) for c in codes.tolist()]
+    n = len(chars)
+    cls = np.zeros(n, dtype=np.uint16)
+    for bit, test in (
+        (_WS, str.isspace),
+        (_WORD, lambda ch: ch.isalnum() or ch == "_"),  # Python's \w
+        (_LETTER, lambda ch: ch.isalnum() and not ch.isdecimal()),  # [^\W\d_]
+        (_UPPER, str.isupper),
+        (_LOWER, str.islower),
+        (_DIGIT, str.isdecimal),  # Python's \d
+    ):
+        cls[np.fromiter(map(test, chars), dtype=bool, count=n)] |= bit
+    position = {c: i for i, c in enumerate(codes.tolist())}
+    for bit, members in (
+        (_SENTENCE_END_BIT, _SENTENCE_END),
+        (_STOP, ".!?"),
+        (_LINE_END_BIT, _LINE_END),
+        (_BULLET, _BULLETS),
+        (_CLOSER, ".)"),
+        (_BLANK, " \t"),
+    ):
+        for member in members:
+            if ord(member) in position:
+                cls[position[ord(member)]] |= bit
+    lower = np.fromiter((ord(ch.lower()[:1] or ch) for ch in chars), dtype=np.uint32, count=n)
+    # One id per code point for the per-text class counts: kind bits * n_marks + punctuation mark.
+    mark = np.zeros(n, dtype=np.uint16)
+    for i, member in enumerate(_SINGLE_PUNCT, start=1):
+        if ord(member) in position:
+            mark[position[ord(member)]] = i
+    kind = (
+        ((cls & _WORD) != 0)
+        | ((cls & _LETTER) != 0) << 1
+        | ((cls & _UPPER) != 0) << 2
+        | ((cls & _DIGIT) != 0) << 3
+        | (codes >= 128) << 4
+    ).astype(np.uint16)
+    return cls, lower, kind * _N_MARKS + mark
+
+
 class _Tables:
-    """Per-code-point lookup tables for the BMP (+ one entry for everything beyond), built once."""
+    """Per-code-point lookup tables for the BMP, built once. Index ``_BMP`` stands for every code
+    point beyond it (a non-ASCII symbol); :class:`_Batch` fixes up the few such code points of a
+    batch (emoji, rare CJK, mathematical letters) one by one."""
 
     _built: _Tables | None = None
 
     def __init__(self) -> None:
-        chars = [chr(c) for c in range(_BMP)]
-        cls = np.zeros(_BMP + 1, dtype=np.uint16)
-        for bit, test in (
-            (_WS, str.isspace),
-            (_WORD, lambda ch: ch.isalnum() or ch == "_"),  # Python's \w
-            (_LETTER, lambda ch: ch.isalnum() and not ch.isdecimal()),  # [^\W\d_]
-            (_UPPER, str.isupper),
-            (_LOWER, str.islower),
-            (_DIGIT, str.isdecimal),  # Python's \d
-        ):
-            cls[:_BMP][np.fromiter(map(test, chars), dtype=bool, count=_BMP)] |= bit
-        for bit, members in (
-            (_SENTENCE_END_BIT, _SENTENCE_END),
-            (_STOP, ".!?"),
-            (_LINE_END_BIT, _LINE_END),
-            (_BULLET, _BULLETS),
-            (_CLOSER, ".)"),
-            (_BLANK, " \t"),
-        ):
-            cls[_codes_of(members)] |= bit
-        self.cls = cls
-        lower = np.arange(_BMP + 1, dtype=np.uint32)
-        lower[:_BMP] = np.fromiter((ord(ch.lower()[:1] or ch) for ch in chars), dtype=np.uint32, count=_BMP)
-        self.lower = lower
-        # One id per code point for the per-text class counts: kind bits * n_marks + punctuation mark.
-        punct = np.zeros(_BMP + 1, dtype=np.uint16)
-        for i, mark in enumerate(_SINGLE_PUNCT, start=1):
-            punct[ord(mark)] = i
-        kind = (
-            ((cls & _WORD) != 0)
-            | ((cls & _LETTER) != 0) << 1
-            | ((cls & _UPPER) != 0) << 2
-            | ((cls & _DIGIT) != 0) << 3
-            | (np.arange(_BMP + 1) >= 128) << 4
-        ).astype(np.uint16)
-        self.n_marks = len(_SINGLE_PUNCT) + 1
-        self.kind_mark = kind * self.n_marks + punct
-        self.n_kind_marks = 32 * self.n_marks
+        cls, lower, kind_mark = _class_tables(np.arange(_BMP + 1, dtype=np.uint32))
+        cls[_BMP] = 0
+        lower[_BMP] = _BMP
+        kind_mark[_BMP] = 16 * _N_MARKS  # non-ASCII, nothing else
+        self.cls, self.lower, self.kind_mark = cls, lower, kind_mark
+        self.n_marks = _N_MARKS
+        self.n_kind_marks = 32 * _N_MARKS
 
     @classmethod
     def get(cls) -> _Tables:
@@ -216,12 +229,19 @@ class _Batch:
         encoded = joined.encode("utf-32-le", "surrogatepass")
         self.codes = np.frombuffer(encoded, dtype="<u4").astype(np.uint32, copy=False)
         self.index = np.minimum(self.codes, _BMP)
-        self.cls = _Tables.get().cls[self.index]
+        tables = _Tables.get()
+        self.cls = tables.cls[self.index]
         self.row = np.repeat(np.arange(self.n, dtype=np.int32), self.lengths)
         nonempty = self.lengths > 0
         self.text_first = self.starts[:-1][nonempty]
         self.text_last = self.starts[1:][nonempty] - 1
         self.has_astral = bool(self.codes.size) and int(self.codes.max()) >= _BMP
+        self.astral = np.flatnonzero(self.codes >= _BMP) if self.has_astral else None
+        if self.astral is not None:
+            unique, inverse = np.unique(self.codes[self.astral], return_inverse=True)
+            cls, lower, kind_mark = _class_tables(unique)
+            self.cls[self.astral] = cls[inverse]
+            self.astral_lower, self.astral_kind_mark = lower[inverse], kind_mark[inverse]
         self._tokens: tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[()] = ()
 
     def flag(self, bit: int) -> np.ndarray:
@@ -274,8 +294,8 @@ class _Batch:
             return np.zeros(0, dtype=_H), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool)
         # Polynomial hash of each token from prefix sums: sum_j c_j * P**(end - j) mod 2**32.
         lower = _Tables.get().lower[self.index]
-        if self.has_astral:
-            lower = np.where(self.codes >= _BMP, self.codes, lower)
+        if self.astral is not None:
+            lower[self.astral] = self.astral_lower
         powers, inverse = _Powers.get(self.codes.size)
         lower *= inverse[: self.codes.size]
         prefix = np.cumsum(lower, dtype=_H)
@@ -604,6 +624,7 @@ _PUNCT = {
     "ellipsis": "...",
 }
 _SINGLE_PUNCT = tuple(mark for mark in _PUNCT.values() if len(mark) == 1)
+_N_MARKS = len(_SINGLE_PUNCT) + 1
 _SENTENCE_END = ".!?\u3002"
 _LINE_END = '.!?")\u3002'
 _BULLETS = "-*\u2022+"
@@ -751,7 +772,10 @@ def _style_counts_batch(batch: _Batch) -> np.ndarray:
     out[:, _C["chars"]] = batch.lengths
     # Character classes and single punctuation marks: one bincount over the whole batch.
     tables = _Tables.get()
-    cells = batch.row * tables.n_kind_marks + tables.kind_mark[batch.index]
+    kind_mark = tables.kind_mark[batch.index]
+    if batch.astral is not None:
+        kind_mark[batch.astral] = batch.astral_kind_mark
+    cells = batch.row * tables.n_kind_marks + kind_mark
     by_cell = np.bincount(cells, minlength=batch.n * tables.n_kind_marks)
     by_cell = by_cell.reshape(batch.n, 32, tables.n_marks)
     by_kind = by_cell.sum(axis=2)

@@ -105,6 +105,7 @@ _EDGE_TEXTS = [
     "lone surrogate \ud800 inside",
     "Tabs\tand\r\nCRLF\u00a0nbsp  double  spaces\n\n\nparagraphs",
     "İstanbul ΣΊΣΥΦΟΣ Straße",
+    "\U0001d413\U0001d421\U0001d422\U0001d42c \U0001d422\U0001d42c bold, \U00010400\U00010428 Deseret",
 ]
 
 
@@ -295,6 +296,11 @@ def test_style_edge_cases() -> None:
     assert cjk[STYLE_COUNT_NAMES.index("non_ascii")] == 9 and cjk[STYLE_COUNT_NAMES.index("words")] == 1
     emoji = style_counts(["a \U0001f600 b"])[0]
     assert emoji[STYLE_COUNT_NAMES.index("chars")] == 5 and emoji[STYLE_COUNT_NAMES.index("words")] == 2
+    # Letters beyond the BMP are word characters and letters, as for Python's regexes.
+    bold = dict(
+        zip(STYLE_COUNT_NAMES, style_counts(["\U0001d413\U0001d421\U0001d422\U0001d42c x"])[0], strict=True)
+    )
+    assert bold["words"] == 2 and bold["letters"] == 5 and bold["uppercase"] == 1 and bold["non_ascii"] == 4
     text = "It's fine.\n\n## Steps\n1. First step here\n- a bullet point\nHowever, thank you!"
     row = dict(zip(STYLE_COUNT_NAMES, style_counts([text])[0], strict=True))
     assert row["contractions"] == 1 and row["list_lines"] == 2 and row["heading_lines"] == 1
