@@ -1059,9 +1059,10 @@ def two_level_view(scores: ScoreArrays, baseline: ScoreArrays | None, placement:
                    rule: Mapping[str, Any], fpr: float, high_fpr: float | None = None
                    ) -> tuple[ScoreArrays, ScoreArrays, Placement, dict[str, float]] | None:
     """Audited scores, baseline and placement re-counted in the two-level layout
-    (:data:`STRATA_TWO_LEVEL`: the decision thresholds, or with ``high_fpr`` the thresholds
-    that this share of held-out human pages exceeds, then the estimation thresholds at
-    ``fpr``), and those thresholds; None without a baseline or placement scores."""
+    (:data:`STRATA_TWO_LEVEL`: the decision thresholds, or with ``high_fpr`` the stricter of
+    them and the thresholds that this share of held-out human pages exceeds, then the
+    estimation thresholds at ``fpr``), and those thresholds; None without a baseline or
+    placement scores."""
     if baseline is None or not baseline.n:
         return None
     thr = estimation_thresholds(placement, rule, fpr)
@@ -1071,8 +1072,9 @@ def two_level_view(scores: ScoreArrays, baseline: ScoreArrays | None, placement:
                 thr["llm_threshold"])
     if high_fpr:
         high = estimation_thresholds(placement, rule, high_fpr, cap=False)
-        decision = (max(high["teacher_threshold"], thr["teacher_threshold"]),
-                    max(high["segment_threshold"], thr["segment_threshold"]), thr["llm_threshold"])
+        # the stricter of the two: a level that human pages rarely reach weighs most in the test
+        decision = (max(high["teacher_threshold"], decision[0]), max(high["segment_threshold"], decision[1]),
+                    thr["llm_threshold"])
     low = (thr["teacher_threshold"], thr["segment_threshold"])
     return (scores.at_thresholds(*decision, low), baseline.at_thresholds(*decision, low),
             placement.at_thresholds(*decision, low), thr)
