@@ -55,6 +55,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -578,6 +579,65 @@ def run_page_rules(
     return rows
 
 
+def _paste_inline(host: str, guest: str, share: float) -> str:
+    """``guest`` pasted *inside* a paragraph of ``host`` (after a sentence end near the middle, its
+    own blank lines turned into spaces), so no paragraph break marks where it starts or ends."""
+    host = host[: int(len(guest) * (1 - share) / share)]
+    ends = [m.end() for m in re.finditer(r"[.!?] ", host[: len(host) // 2 + 1])]
+    cut = ends[-1] if ends else len(host) // 2
+    return host[:cut] + re.sub(r"\s*\n\s*\n\s*", " ", guest.strip()) + " " + host[cut:]
+
+
+def run_inline_check(parts: dict[str, list[dict]], share: float = 0.25) -> None:
+    """One held-out grouped fold: teacher text pasted at a paragraph break (``_embed``, as in
+    ``train_model``) vs inside a paragraph; every segment rule at 1% FPR on the fold's human pages."""
+    from detectors.classifier import SEGMENT_RULES, segment_scores
+
+    records = [(c, r) for c, rs in parts.items() for r in rs]
+    texts = [r["text"] for _, r in records]
+    y = np.asarray([c for c, _ in records])
+    sources = [str(r.get("source") or "unknown") for _, r in records]
+    groups = np.asarray(
+        [
+            f"p:{r['prompt_id']}" if r.get("prompt_id") is not None else f"r:{i}"
+            for i, (_, r) in enumerate(records)
+        ]
+    )
+    clf = TeacherClassifier()
+    train, test = clf.folds(y, groups)[0]
+    clf.fit(
+        [texts[i] for i in train],
+        y[train],
+        groups[train],
+        balanced_weights(y[train], [sources[i] for i in train]),
+    )
+    rng = np.random.default_rng(0)
+    humans = [int(i) for i in test if y[i] == HUMAN]
+    guests = [int(i) for i in test if y[i] == TEACHER]
+    hosts = [humans[int(rng.integers(len(humans)))] for _ in guests]
+    human = segment_scores(clf, [texts[i] for i in humans], SEGMENT_RULES)
+    at_break = segment_scores(
+        clf, [_embed(texts[h], texts[g], share) for h, g in zip(hosts, guests, strict=True)], SEGMENT_RULES
+    )
+    inline = segment_scores(
+        clf,
+        [_paste_inline(texts[h], texts[g], share) for h, g in zip(hosts, guests, strict=True)],
+        SEGMENT_RULES,
+    )
+    print(f"# held-out fold 0: {len(humans)} human pages, {len(guests)} pages with pasted teacher text")
+    rows = []
+    for rule in SEGMENT_RULES:
+        threshold = _threshold_at_fpr(human.page_score(rule), TARGET_FPR)
+        rows.append(
+            [rule, _fmt(threshold, 3)]
+            + [_fmt(float(np.mean(s.page_score(rule) >= threshold)), 3) for s in (at_break, inline)]
+        )
+    _table(
+        ["rule", "page threshold", f"{share:.0%} at a paragraph break", f"{share:.0%} inside a paragraph"],
+        rows,
+    )
+
+
 # --- main --------------------------------------------------------------------------------------------
 
 
@@ -607,12 +667,18 @@ def main() -> None:
     parser.add_argument(
         "--page-rules", default="", help=f"train_model parameter sets, of {','.join(PAGE_RULE_VARIANTS)}"
     )
+    parser.add_argument(
+        "--inline-check", action="store_true", help="pasted text at a paragraph break vs inside a paragraph"
+    )
     args = parser.parse_args()
     variants = _variants()
     with threadpool_limits(limits=1):
         teacher = _subsample(_load("openai"), args.per_class, 1)
         human = _subsample(_load("human"), args.per_class, 2)
         other = _subsample(_load("other_llm"), args.per_class, 3)
+        if args.inline_check:
+            run_inline_check({TEACHER: teacher, HUMAN: human, OTHER_LLM: other})
+            return
         if args.page_rules:
             speed_docs = _two_kb_docs(teacher + human, args.speed_docs) if args.speed_docs else None
             parts = {TEACHER: teacher, HUMAN: human, OTHER_LLM: other}
