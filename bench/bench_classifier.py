@@ -10,11 +10,12 @@ Quality: ``train_model`` on the dev data (prompt-grouped 5-fold CV inside). Spee
 included), one process pinned to one core (``--cpu``), OpenMP/BLAS limited to one thread; the load
 average is printed beside every timing (the machine is shared). Prints markdown tables.
 
-``--speed-only`` trains a small model (``--per-class``, default 300: the scoring cost does not
-depend on the training size; HGB keeps its iteration count below 10k rows) and times, on the
+``--speed-only`` trains a small model (``--per-class``, default 300) and times, on the
 same 2 KB documents and their paragraph windows, ``score_documents`` and each feature part, new
 (this tree) against the feature code of ``--baseline`` (a git revision; default: the last commit
-with scikit-learn's ``HashingVectorizer``), loaded from git into a temporary module.
+with scikit-learn's ``HashingVectorizer``), loaded from git into a temporary module. The fitted
+stages' iteration counts are printed (scoring time grows with the HGB iterations; with early
+stopping a model trained on more data may stop sooner).
 """
 
 from __future__ import annotations
@@ -242,6 +243,8 @@ def run_speed(
             print(f"  (train_model on {3 * per_class} docs: {time.perf_counter() - started:.0f} s)")
             model = load_model(tmp)
             params = model.classifier.get_params()
+            stages = {k: v.n_iter_ for k, v in vars(model.classifier).items() if hasattr(v, "n_iter_")}
+            print(f"  (iterations of the fitted stages: {stages})")
             model.score_documents(docs[:200])  # warm-up
             add(
                 "TeacherModel.score_documents (doc + windows)",
