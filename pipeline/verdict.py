@@ -148,8 +148,9 @@ def judge(
     # when the shares were counted at the lower thresholds). Without one the test cannot run and
     # the interval's lower end (MinHash copies keep it above zero) with the enrichment test decide.
     tested = config.presence_rule == "excess_test" and excess is not None and math.isfinite(excess[1])
+    excess_p = excess[0] if tested else math.nan
     if tested:
-        present = excess[0] < config.excess_max_p
+        present = excess_p < config.excess_max_p
     else:
         present = enriched and ci_low > config.contaminated_min_ci_low
     evidence.append(_ev("teacher_share_ci_low", ci_low, config.contaminated_min_ci_low,
@@ -219,8 +220,12 @@ def judge(
     if score >= config.deliberate_min_score:
         return {"label": DELIBERATE, "score": round(score, 4), "evidence": evidence,
                 "reason": "teacher text present in a dense, dump-like pattern. " + PATTERN_NOTE}
-    return {"label": INCIDENTAL, "score": round(1.0 - score, 4), "evidence": evidence,
-            "reason": "teacher text present, scattered like ordinary web contamination"}
+    reason = "teacher text present, scattered like ordinary web contamination"
+    if tested and ci_low <= config.contaminated_min_ci_low:
+        reason += (f" (the excess over the baseline's false positives is significant, p={excess_p:.2g}; the"
+                   " share's interval still reaches about zero because it also carries the spread of"
+                   " plausible detection rates)")
+    return {"label": INCIDENTAL, "score": round(1.0 - score, 4), "evidence": evidence, "reason": reason}
 
 
 def _time_excess(days: np.ndarray, flagged: np.ndarray, window: int) -> float:

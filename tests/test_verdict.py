@@ -115,6 +115,7 @@ def test_excess_test_calls_scattered_text_the_interval_alone_leaves_open():
     assert v["label"] == INCIDENTAL
     ev = {e["signal"]: e for e in v["evidence"]}
     assert ev["excess_test_p"]["points_to"] == INCIDENTAL and ev["excess_test_p"]["threshold"] == 0.01
+    assert "p=0.003" in v["reason"] and "interval still reaches about zero" in v["reason"]
     # the same data without a rejecting test stay open: too wide to say clean
     assert judge(n, weak, 0.002, r, CFG, True, excess=(0.2, 0.005))["label"] == INCONCLUSIVE
     interval_only = VerdictConfig.from_mapping({"presence_rule": "interval"})
