@@ -300,7 +300,8 @@ def main(argv: list[str] | None = None) -> int:
             "# Estimation and verdict: scenario benchmark",
             "",
             "Command: `.venv/bin/python -m bench.bench_estimation "
-            f"--seeds {args.seeds} --n-boot {args.n_boot}` "
+            f"--seeds {args.seeds} --n-boot {args.n_boot}"
+            f"{f' --power-seeds {args.power_seeds}' if args.power_seeds else ''}` "
             f"(total {elapsed:.0f} s on the shared 2-core machine; timings are noisy).",
             "",
             f"Detectors: classifier {model.get('model_id', '?')[:12]} (threshold {model.get('threshold')}, "
