@@ -588,7 +588,7 @@ def _paste_inline(host: str, guest: str, share: float) -> str:
     return host[:cut] + re.sub(r"\s*\n\s*\n\s*", " ", guest.strip()) + " " + host[cut:]
 
 
-def run_inline_check(parts: dict[str, list[dict]], share: float = 0.25) -> None:
+def run_inline_check(parts: dict[str, list[dict]], share: float = 0.25, **params: object) -> None:
     """One held-out grouped fold: teacher text pasted at a paragraph break (``_embed``, as in
     ``train_model``) vs inside a paragraph; every segment rule at 1% FPR on the fold's human pages."""
     from detectors.classifier import SEGMENT_RULES, segment_scores
@@ -603,7 +603,7 @@ def run_inline_check(parts: dict[str, list[dict]], share: float = 0.25) -> None:
             for i, (_, r) in enumerate(records)
         ]
     )
-    clf = TeacherClassifier()
+    clf = TeacherClassifier(**params)
     train, test = clf.folds(y, groups)[0]
     clf.fit(
         [texts[i] for i in train],
@@ -624,7 +624,16 @@ def run_inline_check(parts: dict[str, list[dict]], share: float = 0.25) -> None:
         [_paste_inline(texts[h], texts[g], share) for h, g in zip(hosts, guests, strict=True)],
         SEGMENT_RULES,
     )
-    print(f"# held-out fold 0: {len(humans)} human pages, {len(guests)} pages with pasted teacher text")
+    th = np.asarray(humans + guests)
+    auc = roc_auc_score(
+        y[th] == TEACHER,
+        human.doc_teacher.tolist()
+        + list(clf.predict_proba([texts[i] for i in guests])[:, list(clf.classes_).index(TEACHER)]),
+    )
+    print(
+        f"# {params}: held-out fold 0: {len(humans)} human pages, {len(guests)} pages with pasted teacher "
+        f"text; document AUC t/h {auc:.4f}"
+    )
     rows = []
     for rule in SEGMENT_RULES:
         threshold = _threshold_at_fpr(human.page_score(rule), TARGET_FPR)
@@ -670,6 +679,7 @@ def main() -> None:
     parser.add_argument(
         "--inline-check", action="store_true", help="pasted text at a paragraph break vs inside a paragraph"
     )
+    parser.add_argument("--piece-max-chars", type=int, default=0, help="with --inline-check")
     args = parser.parse_args()
     variants = _variants()
     with threadpool_limits(limits=1):
@@ -677,7 +687,8 @@ def main() -> None:
         human = _subsample(_load("human"), args.per_class, 2)
         other = _subsample(_load("other_llm"), args.per_class, 3)
         if args.inline_check:
-            run_inline_check({TEACHER: teacher, HUMAN: human, OTHER_LLM: other})
+            params = {"piece_max_chars": args.piece_max_chars} if args.piece_max_chars else {}
+            run_inline_check({TEACHER: teacher, HUMAN: human, OTHER_LLM: other}, **params)
             return
         if args.page_rules:
             speed_docs = _two_kb_docs(teacher + human, args.speed_docs) if args.speed_docs else None

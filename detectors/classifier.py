@@ -63,7 +63,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from detectors.features import FEATURE_VERSION, NgramHasher, check_texts, style_from_counts
-from detectors.segments import best_run, paragraph_spans, window_piece_ranges
+from detectors.segments import DEFAULT_MAX_CHARS, best_run, paragraph_spans, window_piece_ranges
 from pipeline.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -133,6 +133,7 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         hgb_l2_regularization: float = 1.0,
         segment_rule: str = "run+windows",
         run_bias: float = 1.0,
+        piece_max_chars: int = DEFAULT_MAX_CHARS,
         random_state: int = 0,
     ) -> None:
         self.word_ngram_range = word_ngram_range
@@ -147,6 +148,7 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         self.hgb_l2_regularization = hgb_l2_regularization
         self.segment_rule = segment_rule
         self.run_bias = run_bias
+        self.piece_max_chars = piece_max_chars
         self.random_state = random_state
 
     # building blocks -------------------------------------------------------------------------------
@@ -230,7 +232,7 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) < 2:
             raise ValueError("need at least two classes")
         self.hasher_ = self._new_hasher().fit(texts)
-        plan = _plan(texts, require_assessable=False)
+        plan = _plan(texts, require_assessable=False, piece_max_chars=self.piece_max_chars)
         counts, piece_style = self.hasher_.counts_and_style(plan.pieces)
         features, style = self._features_of(counts, piece_style, plan.doc_ranges)
         window_features, window_style = self._features_of(counts, piece_style, plan.window_ranges)
@@ -290,7 +292,7 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         texts = check_texts(texts)
         check_is_fitted(self, "stage2_")
-        plan = _plan(texts, require_assessable=False)
+        plan = _plan(texts, require_assessable=False, piece_max_chars=self.piece_max_chars)
         counts, piece_style = self.hasher_.counts_and_style(plan.pieces)
         return self.predict_proba_features(*self._features_of(counts, piece_style, plan.doc_ranges))
 
@@ -357,7 +359,9 @@ class _Plan:
         return np.bincount(self.window_owner, minlength=len(self.doc_ranges))
 
 
-def _plan(texts: Sequence[str], require_assessable: bool = True) -> _Plan:
+def _plan(
+    texts: Sequence[str], require_assessable: bool = True, piece_max_chars: int = DEFAULT_MAX_CHARS
+) -> _Plan:
     pieces: list[str] = []
     spans: list[tuple[int, int]] = []
     piece_owner: list[int] = []
@@ -370,7 +374,7 @@ def _plan(texts: Sequence[str], require_assessable: bool = True) -> _Plan:
         doc_ranges[i] = lo
         if require_assessable and not is_assessable(text):
             continue
-        own = paragraph_spans(text)
+        own = paragraph_spans(text, piece_max_chars)
         if not own:
             continue
         assessable[i] = True
@@ -494,7 +498,7 @@ def segment_scores(
     need_run = any("run" in r for r in rules)
     n = len(texts)
     teacher_col = list(classifier.classes_).index(TEACHER)
-    plan = _plan(texts)
+    plan = _plan(texts, piece_max_chars=classifier.piece_max_chars)
     docs = np.flatnonzero(plan.assessable)
     doc_proba = np.zeros((n, len(classifier.classes_)))
     doc_chars = np.zeros(n)
