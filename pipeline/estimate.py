@@ -534,8 +534,13 @@ def _doc_based_chars(counts: CellCounts, rest_share: float, per_doc: float, n_re
                      copies_scale: float = 1.0) -> float:
     """Teacher character share: the copies' teacher characters plus the corrected teacher
     documents among the rest times the teacher characters per teacher document (at most all
-    the rest's characters)."""
+    the rest's characters).
+
+    ``per_doc`` was measured on the placement pool's pages; a teacher document of this crawl
+    holds at most about one of its own pages, so it is capped at the rest's mean page length
+    (crawls of short pages would otherwise get more teacher characters than they have)."""
     rest_chars = max(counts.chars - counts.copy_chars * copies_scale, 0.0)
+    per_doc = min(per_doc, rest_chars / max(n_rest, 1.0))
     rest = min(max(rest_share, 0.0) * n_rest * per_doc, rest_chars)
     return _clip01((counts.matched_chars * copies_scale + rest) / max(counts.chars, 1.0))
 

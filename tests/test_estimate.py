@@ -357,3 +357,20 @@ def test_two_level_view_layers_a_strict_and_a_lower_level_from_held_out_human_pa
     # about 0.2% of human pages reach the strict level, about 1% either level
     assert counts[1:3].sum() < counts[1:5].sum() <= 0.03 * 1500
     assert two_level_view(crawl, None, pl, rule, 0.01) is None
+
+
+def test_character_share_of_short_pages_never_exceeds_what_the_pages_hold():
+    """Teacher characters per teacher document come from the placement pool (1,500 here); a
+    crawl of 400-character pages cannot hold more than its pages, so its character share stays
+    at about its document share instead of growing with the pool's page length."""
+    shares = []
+    for chars_mean in (400.0, 1500.0):
+        place = placement(np.random.default_rng(3))
+        for kind in place.kinds.values():
+            kind["teacher_chars_mean"] = chars_mean
+        short = simulate(np.random.default_rng(11), 4000, 0.1)[0]
+        short.chars = 4000 * 400.0  # the same documents, as 400-character pages
+        res = estimate_group(short, [(baseline(np.random.default_rng(12)), 1.0)], place, n_boot=100, seed=1)
+        shares.append(res["teacher_chars"].estimate)
+        assert res["teacher_chars"].estimate <= res["teacher"].estimate + 1e-9
+    assert shares[0] == pytest.approx(shares[1])
