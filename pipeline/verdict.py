@@ -38,6 +38,9 @@ PATTERN_NOTE = (
 )
 
 
+PRESENCE_RULES = ("excess_test", "interval")
+
+
 @dataclass
 class VerdictConfig:
     """Thresholds of the verdict rules (see docs/verdict.md for the reasoning)."""
@@ -54,7 +57,7 @@ class VerdictConfig:
     excess_test_high_fpr: float = 0.002
     #: "excess_test": teacher text is present when the excess test rejects (see docs/verdict.md);
     #: "interval": when the interval's lower end and the binomial enrichment test both say so
-    presence_rule: str = "excess_test"
+    presence_rule: str = "excess_test"  # one of PRESENCE_RULES
     clean_max_ci_high: float = 0.02  # clean: no evidence and the share is at most this
     deliberate_min_share: float = 0.25
     structured_min_share: float = 0.5  # of flagged documents with a prompt/response layout
@@ -89,6 +92,9 @@ class VerdictConfig:
         values = dict(config)
         if "weights" in values:
             values["weights"] = {**base.weights, **values["weights"]}
+        if values.get("presence_rule", base.presence_rule) not in PRESENCE_RULES:
+            raise ValueError(f"unknown presence_rule {values['presence_rule']!r}; choose one of "
+                             f"{', '.join(PRESENCE_RULES)}")
         return cls(**{**asdict(base), **values})
 
 
@@ -159,7 +165,7 @@ def judge(
     if excess is not None and math.isfinite(excess[1]):
         evidence.append(_ev("excess_test_p", excess[0], config.excess_max_p,
                             INCIDENTAL if excess[0] < config.excess_max_p else CLEAN,
-                            f"one-sided test of the classifier flags (decision and lower thresholds) against"
+                            f"one-sided test of the classifier flags (strict and lower thresholds) against"
                             f" the baseline's false positives, their uncertainty included (simulated); fitted"
                             f" excess share {excess[1]:.4f}"))
     evidence.append(_ev("flagged_enrichment", enrichment, None, INCIDENTAL if enriched else CLEAN,

@@ -87,6 +87,9 @@ def test_config_changes_the_rules_and_rejects_unknown_settings():
     assert judge(n, share(0.04, 0.025, 0.055), 0.01, r, strict, True)["label"] == DELIBERATE
     with pytest.raises(ValueError, match="unknown verdict setting"):
         VerdictConfig.from_mapping({"no_such_rule": 1})
+    with pytest.raises(ValueError, match="unknown presence_rule 'excess-test'"):
+        VerdictConfig.from_mapping({"presence_rule": "excess-test"})  # a typo is not the other rule
+    assert VerdictConfig.from_mapping({"presence_rule": "interval"}).presence_rule == "interval"
 
 
 def test_corpus_verdict_is_the_most_serious_conclusive_source_and_names_it():
