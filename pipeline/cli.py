@@ -391,6 +391,42 @@ def train(
 
 @app.command()
 @one_line_errors
+def calibrate(
+    model: Path = typer.Argument(..., help="Model directory written by `train`."),
+    teacher: list[Path] = typer.Option(
+        ..., "--teacher", help="Held-out teacher outputs, NOT used to train the model (repeatable)."
+    ),
+    human: list[Path] = typer.Option(..., "--human", help="Human pages to place them in (repeatable)."),
+    other_llm: list[Path] | None = typer.Option(
+        None, "--other-llm", help="Held-out other LLMs' outputs (repeatable)."
+    ),
+    n_per_kind: int = typer.Option(300, "--n-per-kind", help="Documents built per placement kind."),
+    seed: int = typer.Option(0, "--seed"),
+    text_field: str = typer.Option("text", "--text-field"),
+) -> None:
+    """Measure detection rates on held-out teacher text placed as in crawls (embedded, truncated,
+    short, whole, prompt/response); writes MODEL_DIR/placement.json, which `report` uses."""
+    from pipeline.steps import calibrate as calibrate_step
+
+    if not model.is_dir():
+        raise CliError(f"model directory does not exist: {model}")
+    with _spinner(f"calibrating {model} on placed held-out teacher text"):
+        placement = calibrate_step(
+            model, [str(p) for p in teacher], [str(p) for p in human],
+            [str(p) for p in other_llm] if other_llm else None,
+            n_per_kind=n_per_kind, seed=seed, text_field=text_field,
+        )
+    # strata: MinHash copy, whole-document flag, segment flag, other-LLM only; the first three flag
+    flagged = {kind: sum(info["strata"][:3]) / max(info["n"], 1) for kind, info in placement["kinds"].items()}
+    _stdout().print(
+        f"wrote {model / 'placement.json'}: flagged share per placement "
+        + ", ".join(f"{kind} {share:.2f}" for kind, share in flagged.items()),
+        markup=False,
+    )
+
+
+@app.command()
+@one_line_errors
 def detect(
     corpus: Path = typer.Argument(..., help="Corpus directory written by `ingest`."),
     out: Path = typer.Option(..., "--out", help="Scores directory to write."),

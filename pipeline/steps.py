@@ -84,6 +84,36 @@ def train(
     return train_model(teacher_records, human_records, other_records, out, random_state=random_state)
 
 
+def calibrate(
+    model: str | Path,
+    teacher: Sequence[str | Path],
+    human: Sequence[str | Path],
+    other_llm: Sequence[str | Path] | None = None,
+    n_per_kind: int = 300,
+    seed: int = 0,
+    text_field: str = "text",
+) -> dict:
+    """Measure the model's detection rates on held-out teacher text placed as it appears in
+    crawls and write ``MODEL_DIR/placement.json`` (see :func:`pipeline.detect.calibrate_placement`);
+    return the placement summary. ``teacher`` (and ``other_llm``) must be texts the model was not
+    trained on, or the rates are optimistic; ``human`` texts are the host pages."""
+    from detectors.classifier import MIN_SAMPLES_PER_CLASS
+    from pipeline.detect import calibrate_placement
+
+    teacher_records = read_references(teacher, "teacher", text_field)
+    hosts = [r["text"] for r in read_references(human, "human", text_field)]
+    other = [r["text"] for r in read_references(other_llm, "other-LLM", text_field)] if other_llm else []
+    if len(teacher_records) < MIN_SAMPLES_PER_CLASS or len(hosts) < MIN_SAMPLES_PER_CLASS:
+        raise StepError(f"placement calibration needs at least {MIN_SAMPLES_PER_CLASS} held-out teacher "
+                        f"texts and {MIN_SAMPLES_PER_CLASS} human host texts (got {len(teacher_records)} "
+                        f"and {len(hosts)})")
+    placement = calibrate_placement(
+        model, [r["text"] for r in teacher_records], hosts, other, n_per_kind=n_per_kind, seed=seed,
+        teacher_prompts=[r.get("prompt") for r in teacher_records],
+    )
+    return placement.summary()
+
+
 def detect_step(
     corpus: str | Path,
     out: str | Path,

@@ -60,7 +60,7 @@ def test_detect_and_report_refuse_unusable_inputs(tmp_path) -> None:
 def test_console_script_help_and_error_line(tmp_path) -> None:
     helped = subprocess.run([CONSOLE_SCRIPT, "--help"], capture_output=True, text=True, timeout=120)
     assert helped.returncode == 0
-    for command in ("ingest", "index", "train", "detect", "report", "audit", "demo"):
+    for command in ("ingest", "index", "train", "calibrate", "detect", "report", "audit", "demo"):
         assert command in helped.stdout
     failed = subprocess.run(
         [CONSOLE_SCRIPT, "ingest", tmp_path / "missing", "--out", tmp_path / "c"],
@@ -182,6 +182,34 @@ def test_train_command_writes_a_model(trained_model) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     assert (out / "model.skops").is_file() and (out / "MODEL_CARD.md").is_file()
     assert f"ROC-AUC {metrics['roc_auc']:.3f}" in result.stdout
+
+
+def test_calibrate_writes_the_placement_that_report_uses(trained_model, sample_corpus, tmp_path) -> None:
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model[0], model)  # the module's model stays uncalibrated
+    scores = tmp_path / "scores"
+    assert _run("detect", sample_corpus, "--model", model, "--out", scores).exit_code == 0
+    uncalibrated = _run("report", scores, "--out", tmp_path / "r0")
+    assert "No placement calibration" in uncalibrated.stdout
+
+    # (the sample references trained this model: fine for the mechanics, optimistic as figures)
+    result = _run("calibrate", model, "--teacher", SAMPLE_DIR / "teacher", "--human", SAMPLE_DIR / "human",
+                  "--n-per-kind", "40")
+    assert result.exit_code == 0, result.output
+    placement = json.loads((model / "placement.json").read_text())
+    assert {"whole", "embedded", "short"} <= set(placement["kinds"])
+    assert all(kind["n"] == 40 for name, kind in placement["kinds"].items() if name != "prompt_response")
+    assert "wrote" in result.stdout and "embedded" in result.stdout
+    assert _run("detect", sample_corpus, "--model", model, "--out", scores).exit_code == 0
+    calibrated = _run("report", scores, "--out", tmp_path / "r1")
+    assert calibrated.exit_code == 0, calibrated.output
+    assert "No placement calibration" not in calibrated.stdout
+    _assert_one_line_error(
+        _run("calibrate", tmp_path / "none", "--teacher", SAMPLE_DIR / "teacher",
+             "--human", SAMPLE_DIR / "human"),
+        "model directory does not exist")
 
 
 def test_train_refuses_a_missing_or_tiny_class_in_one_line(tmp_path) -> None:
