@@ -127,7 +127,7 @@ def doc_strata(
 ) -> np.ndarray:
     """Outcome stratum index per document: 0..3 as in :data:`STRATA`, -1 for none.
 
-    ``segment_threshold`` (default: ``threshold``) applies to the best window. Missing
+    ``segment_threshold`` (default: ``threshold``) applies to the best passage (window or run). Missing
     classifier scores (NaN) never flag. The order of the tests is the precedence.
     ``low`` (whole-document, segment) lower thresholds give the two-level layout
     :data:`STRATA_TWO_LEVEL` (0..5): a document the decision thresholds miss but the lower
