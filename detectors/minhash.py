@@ -516,7 +516,8 @@ class ReferenceIndex:
                 )
             return
         seed = self.params.seed
-        with self._lsh.insertion_session(buffer_size=50_000) as session:
+        # Flushed every 5,000 references, as often as the fill lock is renewed.
+        with self._lsh.insertion_session(buffer_size=5_000) as session:
             for row in range(n):
                 session.insert(
                     b"%d" % row,
