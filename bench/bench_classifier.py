@@ -47,10 +47,11 @@ DEV = (
     / "dev"
 )
 
+DEFAULT_VARIANT = "word1-2 + char4 (default)"
 VARIANTS = {
-    "word1-2 + char3-5 (default)": {},
+    DEFAULT_VARIANT: {},
+    "word1-2 + char3-5": {"char_ngram_range": (3, 5)},
     "word1-2 + char3-4": {"char_ngram_range": (3, 4)},
-    "word1-2 + char4": {"char_ngram_range": (4, 4)},
     "word1-2 only": {"char_ngram_range": None},
 }
 
@@ -87,7 +88,7 @@ def run(per_class: int | None, variants: bool, n_speed: int) -> list[dict]:
     other = _subsample(other, per_class, 3)
     docs = _two_kb_docs(teacher + human, n_speed)
     rows = []
-    for name, params in VARIANTS.items() if variants else [("word1-2 + char3-5 (default)", {})]:
+    for name, params in VARIANTS.items() if variants else [(DEFAULT_VARIANT, {})]:
         with tempfile.TemporaryDirectory() as tmp, threadpool_limits(limits=1):
             started = time.perf_counter()
             metrics = train_model(teacher, human, other, tmp, classifier=TeacherClassifier(**params))
