@@ -2,9 +2,10 @@
 
 For every document that reaches the set thresholds (similarity >= 0.5 or containment >= 0.4)
 against an index of all dev OpenAI texts, the in-order alignment with its best candidate is
-measured (longest common subsequence of the units, as detectors.minhash.aligned_overlap, but on
-the whole document) for runs of 2, 3 and 4 units. Documents: every dev human text (false matches) and a
-fixed sample of 2,000 OpenAI texts after each edit of tests/test_minhash_quality.py (recall).
+measured with detectors.minhash.aligned_overlap on the whole document (the index aligns only
+the stretch around the shared shingles) for runs of 2, 3 and 4 units. Documents: every dev
+human text (false matches) and a fixed sample of 2,000 OpenAI texts after each edit of
+tests/test_minhash_quality.py (recall).
 Prints, per (min_run, coverage, purity), the human matches and the recall per edit, plus the
 cost of scoring with the check on a corpus where every document is a copy.
 
@@ -20,10 +21,14 @@ import random
 import time
 
 import numpy as np
-from rapidfuzz.distance import Indel
 
 from bench.bench_minhash import DEV, pin_to_one_core
-from detectors.minhash import MATCH_CONTAINMENT_THRESHOLD, MATCH_SIMILARITY_THRESHOLD, ReferenceIndex
+from detectors.minhash import (
+    MATCH_CONTAINMENT_THRESHOLD,
+    MATCH_SIMILARITY_THRESHOLD,
+    ReferenceIndex,
+    aligned_overlap,
+)
 from detectors.shingles import text_units
 from tests.test_minhash_quality import change_surface, delete_words, make_embedder, truncate
 
@@ -40,17 +45,7 @@ def load_dev_texts(label: str) -> list[dict]:
 def alignment_rows(doc: str, ref: str) -> dict[int, tuple[float, float]]:
     """(coverage, purity) per minimum run length, on the whole document (no stretch cut)."""
     doc_units, ref_units = text_units(doc), text_units(ref)
-    blocks = [(op.src_start, op.src_end) for op in Indel.opcodes(doc_units, ref_units) if op.tag == "equal"]
-    out = {}
-    for min_run in MIN_RUNS:
-        runs = [(start, end) for start, end in blocks if end - start >= min_run]
-        aligned = sum(end - start for start, end in runs)
-        if not runs:
-            out[min_run] = (0.0, 0.0)
-            continue
-        stretch = runs[-1][1] - runs[0][0]
-        out[min_run] = (aligned / max(min(len(doc_units), len(ref_units)), 1), aligned / stretch)
-    return out
+    return {min_run: aligned_overlap(doc_units, ref_units, min_run) for min_run in MIN_RUNS}
 
 
 def _passes(row: dict | None, rule: tuple[int, float, float]) -> bool:
