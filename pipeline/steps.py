@@ -138,13 +138,13 @@ def detect_step(
             storage = redis_storage_config(redis_url)
         except ValueError as exc:
             raise StepError(str(exc)) from exc
-    if storage is None:
-        return detect(corpus, out, model_dir=model, index_dir=index, progress=progress)
     import redis
 
     try:
         return detect(corpus, out, model_dir=model, index_dir=index, progress=progress, index_storage=storage)
     except redis.RedisError as exc:
+        if storage is None:
+            raise
         raise StepError(f"cannot use Redis at {redacted_url(redis_url)}: {exc}") from exc
 
 
