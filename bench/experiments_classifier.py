@@ -80,6 +80,7 @@ from detectors.classifier import (
     evaluate_scores,
     is_assessable,
     score_texts,
+    training_arrays,
 )
 from detectors.features import NgramHasher, stylometric_matrix
 from detectors.segments import segment_spans
@@ -217,16 +218,8 @@ class Data:
 
     @classmethod
     def build(cls, parts: dict[str, list[dict]]) -> Data:
-        records = [(c, r) for c, rs in parts.items() for r in rs]
-        texts = [r["text"] for _, r in records]
-        labels = np.asarray([c for c, _ in records])
-        sources = np.asarray([str(r.get("source") or "unknown") for _, r in records])
-        groups = np.asarray(
-            [
-                f"p:{r['prompt_id']}" if r.get("prompt_id") is not None else f"r:{i}"
-                for i, (_, r) in enumerate(records)
-            ]
-        )
+        texts, labels, source_list, groups = training_arrays(parts)
+        sources = np.asarray(source_list)
         return cls(
             texts,
             labels,
@@ -593,16 +586,7 @@ def run_inline_check(parts: dict[str, list[dict]], share: float = 0.25, **params
     ``train_model``) vs inside a paragraph; every segment rule at 1% FPR on the fold's human pages."""
     from detectors.classifier import SEGMENT_RULES, segment_scores
 
-    records = [(c, r) for c, rs in parts.items() for r in rs]
-    texts = [r["text"] for _, r in records]
-    y = np.asarray([c for c, _ in records])
-    sources = [str(r.get("source") or "unknown") for _, r in records]
-    groups = np.asarray(
-        [
-            f"p:{r['prompt_id']}" if r.get("prompt_id") is not None else f"r:{i}"
-            for i, (_, r) in enumerate(records)
-        ]
-    )
+    texts, y, sources, groups = training_arrays(parts)
     clf = TeacherClassifier(**params)
     train, test = clf.folds(y, groups)[0]
     clf.fit(

@@ -81,6 +81,7 @@ __all__ = [
     "load_model",
     "segment_scores",
     "train_model",
+    "training_arrays",
 ]
 
 TEACHER, HUMAN, OTHER_LLM = "teacher", "human", "other_llm"
@@ -826,6 +827,23 @@ def _measure_segment_rules(
     return point, table
 
 
+def training_arrays(parts: dict[str, list[dict]]) -> tuple[list[str], np.ndarray, list[str], np.ndarray]:
+    """``(texts, labels, sources, groups)`` of labelled records (``{label: [record, ...]}``), in
+    order. A record's group is its prompt (``p:<prompt_id>``) or, without one, the record itself,
+    so grouped folds never split one prompt's texts."""
+    records = [(label, r) for label, rs in parts.items() for r in rs]
+    texts = [r["text"] for _, r in records]
+    labels = np.asarray([label for label, _ in records])
+    sources = [str(r.get("source") or "unknown") for _, r in records]
+    groups = np.asarray(
+        [
+            f"p:{r['prompt_id']}" if r.get("prompt_id") is not None else f"r:{i}"
+            for i, (_, r) in enumerate(records)
+        ]
+    )
+    return texts, labels, sources, groups
+
+
 def train_model(
     teacher: list[dict],
     human: list[dict],
@@ -850,16 +868,7 @@ def train_model(
             raise TrainingDataError(
                 f"class '{cls}' has {len(records)} samples; at least {MIN_SAMPLES_PER_CLASS} are needed"
             )
-    records = [(cls, r) for cls, rs in parts.items() for r in rs]
-    texts = [r["text"] for _, r in records]
-    labels = np.asarray([cls for cls, _ in records])
-    sources = [str(r.get("source") or "unknown") for _, r in records]
-    groups = np.asarray(
-        [
-            f"p:{r['prompt_id']}" if r.get("prompt_id") is not None else f"r:{i}"
-            for i, (_, r) in enumerate(records)
-        ]
-    )
+    texts, labels, sources, groups = training_arrays(parts)
     weight = balanced_weights(labels, sources)
     clf = classifier if classifier is not None else TeacherClassifier(random_state=random_state)
     clf.set_params(random_state=random_state)
