@@ -15,7 +15,7 @@ never depend on the training set and a model file holds no vocabulary):
   rates by :func:`style_from_counts`), so a document's style row can be computed from the sum of
   its windows' count rows without reading the text again.
 
-How it is computed (``FEATURE_VERSION = "ngram-style-2"``)
+How it is computed (``FEATURE_VERSION = "ngram-style-3"``)
 ---------------------------------------------------------
 A batch of texts is processed at once, in numpy, on its code points: the texts are concatenated
 and encoded as UTF-32 (one ``uint32`` per code point), and every feature is a vectorised
@@ -24,8 +24,10 @@ operation on that array with a mask for whatever would cross a text boundary. Ch
 ``str`` methods (for the Basic Multilingual Plane once, for the few code points beyond it that a
 batch holds -- emoji, rare CJK, mathematical letters -- per batch), so ``\\w`` is Python's.
 
-*N-grams.* A token (a run of ``\\w`` characters, or one character that is neither ``\\w`` nor
-whitespace: the tokens of the regex ``\\b\\w+\\b|[^\\w\\s]`` on the lower-cased text, as before) is
+*N-grams.* A token (a run of ``\\w`` characters, a single CJK ideograph or kana, or one character
+that is neither ``\\w`` nor whitespace: the tokens of the regex ``\\b\\w+\\b|[^\\w\\s]`` on the
+lower-cased text, except that Chinese and Japanese, written without spaces, are cut into characters:
+version 2 made a whole clause one token, so the word block carried nothing for them) is
 hashed with a polynomial over its lower-cased code points (each lowered on its own: the first
 character of ``str.lower()``) mod 2**32, computed for all tokens at once from prefix sums.
 Character n-grams are taken after runs of two or more whitespace characters are replaced by one
@@ -90,7 +92,7 @@ __all__ = [
     "stylometric_matrix",
 ]
 
-FEATURE_VERSION = "ngram-style-2"
+FEATURE_VERSION = "ngram-style-3"
 
 
 def check_texts(texts: object, what: str = "texts") -> list[str]:
@@ -115,6 +117,8 @@ _BMP = 0x10000  # table index of every code point outside the Basic Multilingual
 # Character class bits (one uint16 table lookup per code point).
 _WS, _WORD, _LETTER, _UPPER, _LOWER, _DIGIT = 1, 2, 4, 8, 16, 32
 _SENTENCE_END_BIT, _STOP, _LINE_END_BIT, _BULLET, _CLOSER, _BLANK = 64, 128, 256, 512, 1024, 2048
+_CJK = 4096  # ideographs and kana: written without spaces, so each one is a word token
+_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))
 _H = np.uint32  # hashes are 32-bit: they only pick one of at most 2**31 columns
 _POLY = _H(0x01000193)  # odd multiplier of the polynomial hashes (each step is a bijection)
 _POLY_INVERSE = _H(pow(int(_POLY), -1, 2**32))
@@ -138,6 +142,8 @@ def _class_tables(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         (_DIGIT, str.isdecimal),  # Python's \d
     ):
         cls[np.fromiter(map(test, chars), dtype=bool, count=n)] |= bit
+    for low, high in _CJK_RANGES:
+        cls[(codes >= low) & (codes <= high)] |= _CJK
     position = {c: i for i, c in enumerate(codes.tolist())}
     for bit, members in (
         (_SENTENCE_END_BIT, _SENTENCE_END),
@@ -287,9 +293,11 @@ class _Batch:
 
     def _all_tokens(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         word = self.flag(_WORD)
-        single = ~word & ~self.flag(_WS)
-        starts = np.flatnonzero((word & ~self.prev(word)) | single)
-        ends = np.flatnonzero((word & ~self.next(word)) | single)
+        cjk = self.flag(_CJK)
+        run = word & ~cjk  # runs of \w outside CJK are words; each CJK character is one
+        single = (~word & ~self.flag(_WS)) | cjk
+        starts = np.flatnonzero((run & ~self.prev(run)) | single)
+        ends = np.flatnonzero((run & ~self.next(run)) | single)
         if starts.size == 0:
             return np.zeros(0, dtype=_H), np.zeros(0, dtype=np.int32), np.zeros(0, dtype=bool)
         # Polynomial hash of each token from prefix sums: sum_j c_j * P**(end - j) mod 2**32.

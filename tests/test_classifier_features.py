@@ -135,13 +135,27 @@ def test_char_ngrams_are_sklearns_ngrams(dev_human, dev_openai) -> None:
         assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == expected, texts[i][:80]
 
 
+_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+
+
+def test_cjk_characters_are_word_tokens() -> None:
+    """Chinese and Japanese have no spaces: each ideograph or kana is a token (version 2 hashed a
+    whole clause as one token), while Latin words next to them stay whole."""
+    hasher = NgramHasher(word_ngram_range=(1, 1), char_ngram_range=None).fit(["x"])
+    row = hasher.counts(["\u6211\u4eec\u662f\u5b66\u751f\u3002Hello \u65e5\u672c\u8a9e"])[0]
+    assert row.sum() == 10  # 5 ideographs, the full stop, "hello", 3 ideographs
+    same = hasher.counts(["\u5b66\u751f", "\u751f \u5b66"])[0]
+    assert same[0].indices.tolist() == same[1].indices.tolist()
+
+
 @pytest.mark.shared_data
 def test_word_ngrams_are_tokens_and_bigrams(dev_human, dev_openai) -> None:
-    """Word block = lower-cased tokens of the version-1 regex and their bigrams."""
+    """Word block = lower-cased tokens of the version-1 regex (CJK cut into characters) and their
+    bigrams."""
     texts = _sample_texts(dev_human, 10, 6) + _sample_texts(dev_openai, 10, 7) + _EDGE_TEXTS
     # Per-character lowering differs from str.lower() where the case mapping changes the length.
     texts = [t for t in texts if all(len(c.lower()) == 1 for c in t)]
-    tokens = [re.findall(r"\b\w+\b|[^\w\s]", text.lower()) for text in texts]
+    tokens = [re.findall(rf"[{_CJK_CLASS}]|[^\W{_CJK_CLASS}]+|[^\w\s]", text.lower()) for text in texts]
     column_of = _columns(sorted({t for ts in tokens for t in ts}), 0)
     pairs = sorted({f"{a} {b}" for ts in tokens for a, b in zip(ts, ts[1:], strict=False)})
     pair_rows = NgramHasher(word_ngram_range=(2, 2), char_ngram_range=None).fit(["x"]).counts(pairs)[0]
