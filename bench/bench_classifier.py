@@ -99,6 +99,7 @@ def run(per_class: int | None, variants: bool, n_speed: int) -> list[dict]:
             model.score_documents(docs)
             speed = len(docs) / (time.perf_counter() - started)
         seg = metrics["segment_operating_point"]
+        pairwise = metrics["pairwise"]  # one-vs-one: P(t) / (P(t) + P(other class))
         rows.append(
             {
                 "variant": name,
@@ -107,6 +108,9 @@ def run(per_class: int | None, variants: bool, n_speed: int) -> list[dict]:
                 "tpr_at_1pct_fpr": metrics["tpr_at_fpr"]["0.01"],
                 "tpr_at_5pct_fpr": metrics["tpr_at_fpr"]["0.05"],
                 "auc_teacher_other": metrics.get("roc_auc_teacher_vs_other_llm"),
+                "pairwise_auc_teacher_human": pairwise["teacher_vs_human"]["roc_auc"],
+                "pairwise_tpr_at_1pct_fpr": pairwise["teacher_vs_human"]["tpr_at_fpr"]["0.01"],
+                "pairwise_auc_teacher_other": pairwise.get("teacher_vs_other_llm", {}).get("roc_auc"),
                 "ece": metrics["ece"],
                 "embedded_25pct_flagged": seg["tpr"],
                 "train_model_s": round(train_s, 1),

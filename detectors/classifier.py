@@ -713,7 +713,34 @@ def evaluate_scores(
         metrics["roc_auc_teacher_vs_other_llm"] = float(roc_auc_score(is_teacher[to_mask], teacher[to_mask]))
         metrics["roc_auc_llm_vs_human"] = float(roc_auc_score(~is_human, llm))
         metrics["other_llm_flagged_as_teacher"] = float(np.mean(teacher[is_other] >= threshold))
+    metrics["pairwise"] = pairwise_metrics(labels, proba, classes)
     return metrics
+
+
+def pairwise_metrics(labels: np.ndarray, proba: np.ndarray, classes: Sequence[str]) -> dict:
+    """One-vs-one discrimination of the multi-class model: for classes a and b, the score
+    ``P(a) / (P(a) + P(b))`` on the texts of a and b only.
+
+    This is what a binary a-vs-b model measures (issue #4's reference figures are binary models), and
+    it is the model's answer to "teacher or human?" when other LLMs are not in question. It is *not*
+    what ``detect`` flags: ``teacher_prob`` is P(teacher) among all three classes, which must also
+    keep other LLMs' text out, so its teacher-vs-human figures (``roc_auc``, ``tpr_at_fpr``) are lower.
+    """
+    classes = list(classes)
+    out: dict = {}
+    for other in (HUMAN, OTHER_LLM):
+        if other not in classes or not np.any(labels == other):
+            continue
+        p_teacher, p_other = proba[:, classes.index(TEACHER)], proba[:, classes.index(other)]
+        score = p_teacher / np.maximum(p_teacher + p_other, 1e-12)
+        pos, neg = score[labels == TEACHER], score[labels == other]
+        mask = (labels == TEACHER) | (labels == other)
+        out[f"teacher_vs_{other}"] = {
+            "roc_auc": float(roc_auc_score(labels[mask] == TEACHER, score[mask])),
+            "tpr_at_fpr": {"0.01": _tpr_at_fpr(pos, neg, 0.01), "0.05": _tpr_at_fpr(pos, neg, 0.05)},
+        }
+    out["score"] = "P(teacher) / (P(teacher) + P(other class)), texts of the two classes only"
+    return out
 
 
 # --- training --------------------------------------------------------------------------------------
@@ -1029,6 +1056,21 @@ def model_card(metrics: dict) -> str:
         lines.append(
             f"- teacher vs other LLMs ROC-AUC: {metrics['roc_auc_teacher_vs_other_llm']:.4f}; other-LLM "
             f"texts flagged as teacher: {metrics['other_llm_flagged_as_teacher']:.3f}"
+        )
+    pairwise = metrics.get("pairwise", {})
+    if "teacher_vs_human" in pairwise:
+        th = pairwise["teacher_vs_human"]
+        lines.append(
+            f"- one-vs-one (P(teacher) / (P(teacher) + P(other class)), as a binary model would be "
+            f"measured): teacher vs human ROC-AUC {th['roc_auc']:.4f}, TPR at 1% / 5% FPR "
+            f"{th['tpr_at_fpr']['0.01']:.3f} / {th['tpr_at_fpr']['0.05']:.3f}"
+            + (
+                f"; teacher vs other LLMs ROC-AUC {pairwise['teacher_vs_other_llm']['roc_auc']:.4f}"
+                if "teacher_vs_other_llm" in pairwise
+                else ""
+            )
+            + ". The figures above are for teacher_prob among all three classes, which is what "
+            "`detect` flags."
         )
     lines += [
         f"- pasted-in teacher text: page score teacher_prob_max_segment (segment rule "
