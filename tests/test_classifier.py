@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from detectors.classifier import (
     MIN_SAMPLES_PER_CLASS,
@@ -24,9 +25,11 @@ from detectors.classifier import (
     TeacherClassifier,
     TeacherModel,
     TrainingDataError,
+    fit_log_count_ratio_model,
     load_model,
     train_model,
 )
+from detectors.features import NgramHasher
 
 PER_CLASS = 1000  # documents per class in the test subsample (the dev data may grow; this does not)
 
@@ -262,3 +265,24 @@ def test_training_input_errors(dev_openai, dev_human, tmp_path) -> None:
 def test_unknown_segment_rule_is_refused_before_training() -> None:
     with pytest.raises(ValueError, match="segment_rule must be one of"):
         TeacherClassifier(segment_rule="best-window").fit(["some text", "more text"], ["human", "teacher"])
+
+
+@pytest.mark.shared_data
+def test_log_count_ratio_member_separates_unseen_texts(dev_openai, dev_human) -> None:
+    """The naive-Bayes-scaled binary member ranks held-out teacher texts above human ones, and a
+    class missing from a small fold makes it silent instead of failing."""
+    teacher, human = _sample(dev_openai, 600, 5), _sample(dev_human, 600, 6)
+    texts = [r["text"] for r in teacher + human]
+    y = np.asarray(["teacher"] * len(teacher) + ["human"] * len(human))
+    hasher = NgramHasher().fit(texts)
+    features = hasher.transform(texts)
+    held_out = np.arange(len(y)) % 3 == 0
+    train = np.flatnonzero(~held_out)
+    weights, intercept = fit_log_count_ratio_model(features[train], y[train], "teacher", "human")
+    margin = features[np.flatnonzero(held_out)] @ weights + intercept
+    auc = roc_auc_score(y[held_out] == "teacher", margin)
+    print(f"\nlog-count-ratio member alone, held-out teacher vs human ROC-AUC {auc:.3f}")
+    assert auc >= 0.85
+    assert weights.dtype == np.float32 and weights.shape == (features.shape[1],)
+    silent, zero = fit_log_count_ratio_model(features[:5], y[:5], "teacher", "human")
+    assert set(y[:5]) == {"teacher"} and zero == 0.0 and not silent.any()
