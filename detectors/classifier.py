@@ -58,6 +58,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import sklearn
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import SGDClassifier
@@ -313,22 +314,24 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         """N-gram features and style rows of piece ranges: both are sums of the pieces' counts
         (the text is read once, whatever the number of windows and runs made of it)."""
         indicator = _range_indicator(ranges, piece_style.shape[0])
-        features = self.hasher_.weigh([(indicator @ block).tocsr() for block in counts])
+        features = self.hasher_.weigh([(indicator @ block).tocsr() for block in counts], in_place=True)
         return features, style_from_counts(indicator @ piece_style)
+
+    def _stage2_rows(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
+        """Stage-2 input rows (either stage 2) from n-gram features and style rows."""
+        return self._stage2_input(self._stage1().rows(features, self.classes_), style)
 
     def predict_proba_features(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
         """Document class probabilities from precomputed n-gram features and style rows."""
         check_is_fitted(self, "stage2_")
-        stage1 = self._stage1().rows(features, self.classes_)
         with _one_thread():
-            return self.stage2_.predict_proba(self._stage2_input(stage1, style))
+            return self.stage2_.predict_proba(self._stage2_rows(features, style))
 
     def predict_proba_windows(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
         """Class probabilities of window-sized passages (the window-trained stage 2)."""
         check_is_fitted(self, "stage2_window_")
-        stage1 = self._stage1().rows(features, self.classes_)
         with _one_thread():
-            return self.stage2_window_.predict_proba(self._stage2_input(stage1, style))
+            return self.stage2_window_.predict_proba(self._stage2_rows(features, style))
 
     def predict_proba_stacked(self, stacked: np.ndarray) -> np.ndarray:
         """Stage-2 probabilities for precomputed stage-2 input rows."""
@@ -419,9 +422,32 @@ def _one_thread() -> threadpool_limits:
     return threadpool_limits(limits=1, user_api="openmp")
 
 
+def _linear_proba(model: SGDClassifier, features: sp.csr_matrix) -> np.ndarray:
+    """``model.predict_proba(features)`` for the log-loss SGD model, the same numbers, cheaper.
+
+    scikit-learn computes ``features @ coef_.T``, and scipy copies the strided ``coef_.T`` (all
+    hashed columns x classes) into a contiguous array on every call, which took longer than the
+    product itself. Each class's row of ``coef_`` is contiguous, so the product is taken class by
+    class (scipy accumulates the same terms in the same order: identical results, tested); the
+    rest is sklearn's one-vs-rest normalisation."""
+    if model.loss != "log_loss":
+        return model.predict_proba(features)
+    decision = np.column_stack([features @ weights for weights in model.coef_]) + model.intercept_
+    proba = expit(decision, out=decision)
+    if proba.shape[1] == 1:
+        return np.stack([1 - proba[:, 0], proba[:, 0]], axis=1)
+    total = proba.sum(axis=1)
+    all_zero = total == 0
+    if all_zero.any():
+        proba[all_zero, :] = 1
+        total[all_zero] = proba.shape[1]
+    proba /= total.reshape((proba.shape[0], -1))
+    return proba
+
+
 def _aligned_proba(model: SGDClassifier, features: sp.csr_matrix, classes: np.ndarray) -> np.ndarray:
     """predict_proba with columns in ``classes`` order (a fold may lack a class)."""
-    proba = model.predict_proba(features)
+    proba = _linear_proba(model, features)
     if len(model.classes_) == len(classes) and np.array_equal(model.classes_, classes):
         return proba
     out = np.full((features.shape[0], len(classes)), _STAGE1_EPS)
@@ -613,8 +639,6 @@ def segment_scores(
         )
     hasher = classifier.hasher_
     counts, piece_style = hasher.counts_and_style(plan.pieces)
-    doc_features, doc_style = classifier._features_of(counts, piece_style, plan.doc_ranges[docs])
-    doc_proba[docs] = classifier.predict_proba_features(doc_features, doc_style)
     lo, hi = plan.doc_ranges[docs, 0], plan.doc_ranges[docs, 1]
     doc_chars[docs] = plan.piece_spans[hi - 1, 1] - plan.piece_spans[lo, 0]
 
@@ -624,51 +648,48 @@ def segment_scores(
     run_ranges = plan.doc_ranges.copy()
     several = docs[n_pieces[docs] > 1] if need_run else docs[:0]
     if several.size:
-        in_several = np.flatnonzero(np.isin(plan.piece_owner, several))
+        is_several = np.zeros(n, dtype=bool)
+        is_several[several] = True
+        in_several = np.flatnonzero(is_several[plan.piece_owner])
         log_odds = np.zeros(len(plan.pieces))
-        log_odds[in_several] = _teacher_log_odds(classifier, hasher.weigh([b[in_several] for b in counts]))
+        piece_features = hasher.weigh([b[in_several] for b in counts], in_place=True)
+        log_odds[in_several] = _teacher_log_odds(classifier, piece_features)
         for d in several:
             a, b = plan.doc_ranges[d]
             spans = [tuple(x) for x in plan.piece_spans[a:b]]
             r0, r1 = best_run(spans, log_odds[a:b], bias=classifier.run_bias)
             run_ranges[d] = (a + r0, a + r1)
     whole_run = np.all(run_ranges == plan.doc_ranges, axis=1)
-    owner, kind, ranges, rows_features, rows_style = [], [], [], [], []
-    # The document itself: the only window of a short document, and/or its run when the run
-    # covers every paragraph (features and style reused).
+    # The document itself is a segment too: the only window of a short document, and/or its run
+    # when the run covers every paragraph.
     doc_kind = np.where(n_windows[docs] == 1, WINDOW, 0) | np.where(whole_run[docs] & need_run, RUN, 0)
-    keep = doc_kind > 0
-    owner.append(docs[keep])
-    kind.append(doc_kind[keep])
-    ranges.append(plan.doc_ranges[docs[keep]])
-    rows_features.append(doc_features[np.flatnonzero(keep)])
-    rows_style.append(doc_style[keep])
-    multi = docs[n_windows[docs] > 1]
-    if multi.size and need_windows:
-        w = np.flatnonzero(n_windows[plan.window_owner] > 1)
-        owner.append(plan.window_owner[w])
-        kind.append(np.full(w.size, WINDOW))
-        ranges.append(plan.window_ranges[w])
-        features, style = classifier._features_of(counts, piece_style, plan.window_ranges[w])
-        rows_features.append(features)
-        rows_style.append(style)
+    keep = np.flatnonzero(doc_kind > 0)
+    windows = np.flatnonzero(n_windows[plan.window_owner] > 1) if need_windows else empty
     partial = several[~whole_run[several]]
-    if partial.size:
-        owner.append(partial)
-        kind.append(np.full(partial.size, RUN))
-        ranges.append(run_ranges[partial])
-        features, style = classifier._features_of(counts, piece_style, run_ranges[partial])
-        rows_features.append(features)
-        rows_style.append(style)
-    owner_arr = np.concatenate(owner)
-    ranges_arr = np.concatenate(ranges)
-    proba = classifier.predict_proba_windows(sp.vstack(rows_features, format="csr"), np.vstack(rows_style))
+    # Documents, windows and partial runs in one feature matrix and one stage-1 pass (rows are
+    # independent: the same numbers as separate passes, with one sparse product per block).
+    stage2_rows = classifier._stage2_rows(
+        *classifier._features_of(
+            counts,
+            piece_style,
+            np.concatenate([plan.doc_ranges[docs], plan.window_ranges[windows], run_ranges[partial]]),
+        )
+    )
+    doc_rows, segment_rows = stage2_rows[: docs.size], stage2_rows[docs.size :]
+    with _one_thread():
+        doc_proba[docs] = classifier.stage2_.predict_proba(doc_rows)
+        proba = classifier.stage2_window_.predict_proba(np.concatenate([doc_rows[keep], segment_rows]))
+    owner_arr = np.concatenate([docs[keep], plan.window_owner[windows], partial])
+    ranges_arr = np.concatenate(
+        [plan.doc_ranges[docs[keep]], plan.window_ranges[windows], run_ranges[partial]]
+    )
+    kind = np.concatenate([doc_kind[keep], np.full(windows.size, WINDOW), np.full(partial.size, RUN)])
     return SegmentScores(
         n,
         doc_proba,
         plan.assessable,
         owner_arr,
-        np.concatenate(kind),
+        kind,
         plan.piece_spans[ranges_arr[:, 0], 0],
         plan.piece_spans[ranges_arr[:, 1] - 1, 1],
         proba[:, teacher_col],

@@ -77,7 +77,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.preprocessing import normalize
+from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 
 __all__ = [
     "FEATURE_VERSION",
@@ -467,14 +467,20 @@ class NgramHasher(TransformerMixin, BaseEstimator):
         out = [parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr") for parts in blocks if parts]
         return out, (np.vstack(styles) if with_style else None)
 
-    def weigh(self, blocks: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
-        """Counts -> the model's features: log1p term frequency, l2 norm per block, stacked."""
+    def weigh(self, blocks: Sequence[sp.csr_matrix], in_place: bool = False) -> sp.csr_matrix:
+        """Counts -> the model's features: log1p term frequency, l2 norm per block, stacked.
+
+        ``in_place=True``: the blocks are scratch (e.g. fresh sums of piece counts) and float32 CSR
+        blocks are overwritten instead of copied."""
         weighted = []
         for block in blocks:
-            block = sp.csr_matrix(block, dtype=np.float32, copy=True)
+            if not (in_place and sp.isspmatrix_csr(block) and block.dtype == np.float32):
+                block = sp.csr_matrix(block, dtype=np.float32, copy=True)
             np.log1p(block.data, out=block.data)
-            weighted.append(normalize(block, copy=False))
-        return sp.hstack(weighted, format="csr")
+            # What sklearn's normalize(block, copy=False) runs, without its input checks.
+            inplace_csr_row_normalize_l2(block)
+            weighted.append(block)
+        return weighted[0] if len(weighted) == 1 else sp.hstack(weighted, format="csr")
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.weigh(self.counts(check_texts(texts)))
