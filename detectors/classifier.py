@@ -314,7 +314,7 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         """N-gram features and style rows of piece ranges: both are sums of the pieces' counts
         (the text is read once, whatever the number of windows and runs made of it)."""
         indicator = _range_indicator(ranges, piece_style.shape[0])
-        features = self.hasher_.weigh([(indicator @ block).tocsr() for block in counts], in_place=True)
+        features = self.hasher_.weigh_sums(counts, indicator)
         return features, style_from_counts(indicator @ piece_style)
 
     def _stage2_rows(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:

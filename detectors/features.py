@@ -482,6 +482,48 @@ class NgramHasher(TransformerMixin, BaseEstimator):
             weighted.append(block)
         return weighted[0] if len(weighted) == 1 else sp.hstack(weighted, format="csr")
 
+    def weigh_sums(self, blocks: Sequence[sp.csr_matrix], indicator: sp.csr_matrix) -> sp.csr_matrix:
+        """``self.weigh([indicator @ block for block in blocks])``: the features of sums of count
+        rows (windows and documents made of paragraphs), without stacking the blocks side by side.
+
+        Stacking column blocks interleaves every row of every block (that copy cost as much as the
+        sums). Instead the blocks are stacked vertically (columns shifted) and each indicator row
+        is repeated once per block, so output row ``r * n_blocks + k`` is row ``r`` of block ``k``,
+        its entries in the same order as ``indicator @ block``; consecutive rows then *are* the
+        stacked row, and normalising each of them is the l2 norm per block. Same numbers, tested.
+        """
+        n_blocks = len(blocks)
+        if n_blocks == 1:
+            return self.weigh([indicator @ blocks[0]], in_place=True)
+        indicator = sp.csr_matrix(indicator)
+        n_rows, n_parts = indicator.shape
+        widths = np.cumsum([0] + [block.shape[1] for block in blocks])
+        parts = [
+            sp.csr_matrix(
+                (block.data, block.indices.astype(np.int64) + widths[k], block.indptr),
+                shape=(n_parts, widths[-1]),
+            )
+            for k, block in enumerate(blocks)
+        ]
+        stacked = sp.vstack(parts, format="csr", dtype=np.float32)
+        # Indicator row r * n_blocks + k: row r over the rows of block k in ``stacked``.
+        sizes = np.diff(indicator.indptr)
+        repeated_sizes = np.repeat(sizes, n_blocks)
+        indptr = np.zeros(n_rows * n_blocks + 1, dtype=np.int64)
+        np.cumsum(repeated_sizes, out=indptr[1:])
+        row_of_entry = np.repeat(np.arange(n_rows * n_blocks), repeated_sizes)
+        block_of_entry = row_of_entry % n_blocks
+        first_entry = np.repeat(indicator.indptr[:-1], n_blocks)
+        within = np.arange(indptr[-1]) - indptr[:-1][row_of_entry]
+        indices = indicator.indices[first_entry[row_of_entry] + within] + block_of_entry * n_parts
+        data = indicator.data[first_entry[row_of_entry] + within]
+        repeated = sp.csr_matrix((data, indices, indptr), shape=(n_rows * n_blocks, n_parts * n_blocks))
+        sums = repeated @ stacked
+        np.log1p(sums.data, out=sums.data)
+        inplace_csr_row_normalize_l2(sums)
+        indptr = np.ascontiguousarray(sums.indptr[::n_blocks])
+        return sp.csr_matrix((sums.data, sums.indices, indptr), shape=(n_rows, widths[-1]))
+
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         return self.weigh(self.counts(check_texts(texts)))
 

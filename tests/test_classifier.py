@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import roc_auc_score
 
 from detectors.classifier import (
@@ -25,6 +26,7 @@ from detectors.classifier import (
     TeacherClassifier,
     TeacherModel,
     TrainingDataError,
+    _linear_proba,
     fit_log_count_ratio_model,
     load_model,
     train_model,
@@ -286,3 +288,24 @@ def test_log_count_ratio_member_separates_unseen_texts(dev_openai, dev_human) ->
     assert weights.dtype == np.float32 and weights.shape == (features.shape[1],)
     silent, zero = fit_log_count_ratio_model(features[:5], y[:5], "teacher", "human")
     assert set(y[:5]) == {"teacher"} and zero == 0.0 and not silent.any()
+
+
+@pytest.mark.shared_data
+def test_fast_paths_give_sklearns_numbers(trained, dev_openai, dev_human) -> None:
+    # Scoring computes stage-1 probabilities class by class and scores all of a batch's documents,
+    # windows and runs in one pass: the numbers must be sklearn's and those of one text at a time.
+    out, _, info = trained
+    model = load_model(out)
+    clf = model.classifier
+    texts = [r["text"] for r in dev_openai if r["id"] not in info["used"]][:40]
+    texts += [r["text"] for r in dev_human if r["id"] not in info["used"]][:40]
+    one_each = np.array([[i, i + 1] for i in range(len(texts))])
+    features, _ = clf._features_of(*clf.hasher_.counts_and_style(texts), one_each)
+    np.testing.assert_array_equal(_linear_proba(clf.stage1_, features), clf.stage1_.predict_proba(features))
+    binary = SGDClassifier(loss="log_loss", random_state=0).fit(features, np.arange(80) < 40)
+    np.testing.assert_array_equal(_linear_proba(binary, features), binary.predict_proba(features))
+    together = model.score_documents(texts + ["", "two words"])
+    for i, text in enumerate(texts[::8]):
+        alone = model.score_documents([text])
+        for key in together:
+            assert together[key][8 * i] == alone[key][0], key

@@ -322,3 +322,35 @@ def test_style_edge_cases() -> None:
     assert row["discourse_phrases"] == 1 and row["line_end_punct_lines"] == 2
     with pytest.raises(ValueError, match="shape"):
         style_from_counts(np.zeros((2, 3)))
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("char_range", [(4, 4), None])
+def test_weigh_sums_is_weigh_of_the_sums(dev_human, dev_openai, char_range) -> None:
+    # weigh_sums (the scoring path) must give exactly the matrix of weigh(indicator @ block):
+    # same entries in the same order, so the stage-1 sums accumulate identically.
+    texts = _sample_texts(dev_human, 60, 11) + _sample_texts(dev_openai, 60, 12) + ["", "x"]
+    hasher = NgramHasher(char_ngram_range=char_range).fit(texts)
+    blocks = hasher.counts(texts)
+    rng = np.random.default_rng(0)
+    starts = rng.integers(0, len(texts), 300)
+    ranges = np.stack([starts, np.minimum(starts + rng.integers(0, 6, 300), len(texts))], axis=1)
+    sizes = ranges[:, 1] - ranges[:, 0]
+    indicator = sp.csr_matrix(
+        (
+            np.ones(sizes.sum(), dtype=np.float32),
+            np.concatenate([np.arange(a, b) for a, b in ranges]),
+            np.concatenate([[0], np.cumsum(sizes)]),
+        ),
+        shape=(len(ranges), len(texts)),
+    )
+    expected = hasher.weigh([indicator @ block for block in blocks])
+    got = hasher.weigh_sums(blocks, indicator)
+    assert got.shape == expected.shape
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+    # weigh in place gives what weigh gives on a copy.
+    scratch = [block.copy() for block in blocks]
+    in_place, copied = hasher.weigh(scratch, in_place=True), hasher.weigh(blocks)
+    for name in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(in_place, name), getattr(copied, name), err_msg=name)
