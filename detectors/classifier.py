@@ -68,7 +68,7 @@ from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from detectors.features import FEATURE_VERSION, NgramHasher, check_texts, style_from_counts
-from detectors.segments import DEFAULT_MAX_CHARS, best_run, paragraph_spans, window_piece_ranges
+from detectors.segments import DEFAULT_MAX_CHARS, best_runs, paragraph_spans, window_piece_ranges
 from pipeline.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -494,35 +494,30 @@ def _plan(
 ) -> _Plan:
     pieces: list[str] = []
     spans: list[tuple[int, int]] = []
-    piece_owner: list[int] = []
-    doc_ranges = np.zeros((len(texts), 2), dtype=np.int64)
+    pieces_per_text: list[int] = []
     window_ranges: list[tuple[int, int]] = []
-    window_owner: list[int] = []
-    assessable = np.zeros(len(texts), dtype=bool)
-    for i, text in enumerate(texts):
+    windows_per_text: list[int] = []
+    # Plain lists in the loop, arrays at the end (per-text numpy calls were a visible cost).
+    for text in texts:
+        own = paragraph_spans(text, piece_max_chars) if not require_assessable or is_assessable(text) else []
         lo = len(pieces)
-        doc_ranges[i] = lo
-        if require_assessable and not is_assessable(text):
-            continue
-        own = paragraph_spans(text, piece_max_chars)
-        if not own:
-            continue
-        assessable[i] = True
-        pieces.extend(text[s:e] for s, e in own)
+        pieces.extend([text[s:e] for s, e in own])
         spans.extend(own)
-        piece_owner.extend([i] * len(own))
-        doc_ranges[i, 1] = len(pieces)
-        for a, b in window_piece_ranges(own):
-            window_ranges.append((lo + a, lo + b))
-            window_owner.append(i)
+        pieces_per_text.append(len(own))
+        ranges = window_piece_ranges(own) if own else []
+        window_ranges.extend([(lo + a, lo + b) for a, b in ranges])
+        windows_per_text.append(len(ranges))
+    n_pieces = np.asarray(pieces_per_text, dtype=np.int64).reshape(-1)
+    ends = np.cumsum(n_pieces)
+    n_texts = np.arange(len(texts))
     return _Plan(
         pieces,
         np.asarray(spans, dtype=np.int64).reshape(-1, 2),
-        np.asarray(piece_owner, dtype=np.int64),
-        doc_ranges,
+        np.repeat(n_texts, n_pieces),
+        np.stack([ends - n_pieces, ends], axis=1),
         np.asarray(window_ranges, dtype=np.int64).reshape(-1, 2),
-        np.asarray(window_owner, dtype=np.int64),
-        assessable,
+        np.repeat(n_texts, np.asarray(windows_per_text, dtype=np.int64).reshape(-1)),
+        n_pieces > 0,
     )
 
 
@@ -654,11 +649,9 @@ def segment_scores(
         log_odds = np.zeros(len(plan.pieces))
         piece_features = hasher.weigh([b[in_several] for b in counts], in_place=True)
         log_odds[in_several] = _teacher_log_odds(classifier, piece_features)
-        for d in several:
-            a, b = plan.doc_ranges[d]
-            spans = [tuple(x) for x in plan.piece_spans[a:b]]
-            r0, r1 = best_run(spans, log_odds[a:b], bias=classifier.run_bias)
-            run_ranges[d] = (a + r0, a + r1)
+        run_ranges[several] = best_runs(
+            plan.piece_spans, log_odds, plan.doc_ranges[several], bias=classifier.run_bias
+        )
     whole_run = np.all(run_ranges == plan.doc_ranges, axis=1)
     # The document itself is a segment too: the only window of a short document, and/or its run
     # when the run covers every paragraph.

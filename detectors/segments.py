@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_MAX_CHARS",
     "DEFAULT_MIN_CHARS",
     "best_run",
+    "best_runs",
     "paragraph_spans",
     "segment_spans",
     "segment_texts",
@@ -80,8 +81,10 @@ def paragraph_spans(text: str, max_chars: int = DEFAULT_MAX_CHARS) -> list[tuple
             start += 1
         while end > start and text[end - 1].isspace():
             end -= 1
-        if end > start:
+        if end - start > max_chars:
             pieces.extend(_split_long(text, start, end, max_chars))
+        elif end > start:
+            pieces.append((start, end))  # most paragraphs: no call
         pos = after
     return pieces
 
@@ -135,24 +138,49 @@ def best_run(
     n = len(pieces)
     if n == 0:
         raise ValueError("no pieces")
-    lengths = np.fromiter((e - s for s, e in pieces), dtype=np.float64, count=n)
-    gain = lengths * (np.asarray(scores, dtype=np.float64) - bias)
-    best, best_lo, best_hi = -np.inf, 0, 1
-    run, lo = 0.0, 0
-    for i in range(n):
-        if run <= 0.0:
-            run, lo = 0.0, i
-        run += gain[i]
-        if run > best:
-            best, best_lo, best_hi = run, lo, i + 1
-    while pieces[best_hi - 1][1] - pieces[best_lo][0] < min_chars and (best_lo > 0 or best_hi < n):
-        left = scores[best_lo - 1] if best_lo > 0 else -np.inf
-        right = scores[best_hi] if best_hi < n else -np.inf
-        if right >= left:
-            best_hi += 1
-        else:
-            best_lo -= 1
-    return best_lo, best_hi
+    first, stop = best_runs(np.asarray(pieces), scores, np.array([[0, n]]), min_chars, bias)[0]
+    return int(first), int(stop)
+
+
+def best_runs(
+    spans: np.ndarray,
+    scores: np.ndarray,
+    ranges: np.ndarray,
+    min_chars: int = DEFAULT_MIN_CHARS,
+    bias: float = 0.0,
+) -> np.ndarray:
+    """:func:`best_run` of many documents at once: ``spans`` ``(n_pieces, 2)`` and ``scores`` of
+    every piece, ``ranges`` ``(n_docs, 2)`` each document's pieces ``[lo, hi)``; returns each
+    document's run as an ``(n_docs, 2)`` range of piece indices.
+
+    One loop over plain Python floats for the whole batch (per-document numpy calls cost more
+    than the scan itself); the arithmetic, and so every tie, is the same as one document at a time.
+    """
+    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    score_array = np.asarray(scores, dtype=np.float64)
+    gain = ((spans[:, 1] - spans[:, 0]).astype(np.float64) * (score_array - bias)).tolist()
+    score, start, end = score_array.tolist(), spans[:, 0].tolist(), spans[:, 1].tolist()
+    out = np.zeros((len(ranges), 2), dtype=np.int64)
+    for k, (first, stop) in enumerate(np.asarray(ranges, dtype=np.int64).reshape(-1, 2).tolist()):
+        if stop <= first:
+            raise ValueError("no pieces")
+        best, best_lo, best_hi = -np.inf, first, first + 1
+        run, lo = 0.0, first
+        for i in range(first, stop):
+            if run <= 0.0:
+                run, lo = 0.0, i
+            run += gain[i]
+            if run > best:
+                best, best_lo, best_hi = run, lo, i + 1
+        while end[best_hi - 1] - start[best_lo] < min_chars and (best_lo > first or best_hi < stop):
+            left = score[best_lo - 1] if best_lo > first else -np.inf
+            right = score[best_hi] if best_hi < stop else -np.inf
+            if right >= left:
+                best_hi += 1
+            else:
+                best_lo -= 1
+        out[k] = best_lo, best_hi
+    return out
 
 
 def _absorb_short(

@@ -10,6 +10,7 @@ import pytest
 from detectors.segments import (
     DEFAULT_MIN_CHARS,
     best_run,
+    best_runs,
     paragraph_spans,
     segment_spans,
     window_piece_ranges,
@@ -66,3 +67,21 @@ def test_best_run_grows_short_runs_and_handles_all_negative_pages() -> None:
     assert best_run(_pieces([50, 60]), np.array([1.0, -1.0])) == (0, 2)
     with pytest.raises(ValueError):
         best_run([], np.zeros(0))
+
+
+def test_best_runs_is_best_run_per_document() -> None:
+    # The batch scan must pick exactly best_run's run, ties included (integer scores tie often).
+    rng = np.random.default_rng(3)
+    spans, scores, ranges, expected = [], [], [], []
+    for _ in range(300):
+        n = int(rng.integers(1, 9))
+        lengths = rng.integers(20, 600, n)
+        starts = np.concatenate([[0], np.cumsum(lengths + 2)[:-1]])
+        doc_spans = np.stack([starts, starts + lengths], axis=1)
+        doc_scores = rng.integers(-3, 4, n).astype(float)
+        ranges.append((len(spans), len(spans) + n))
+        expected.append(best_run([tuple(x) for x in doc_spans.tolist()], doc_scores, bias=1.0))
+        spans.extend(doc_spans.tolist())
+        scores.extend(doc_scores)
+    got = best_runs(np.array(spans), np.array(scores), np.array(ranges), bias=1.0)
+    assert [(a - lo, b - lo) for (a, b), (lo, _) in zip(got.tolist(), ranges, strict=True)] == expected
