@@ -89,6 +89,12 @@ MAX_POOLING = 50.0
 #: error: the placement pool's mix of teacher models and prompts is not the crawl's (a dump
 #: of GPT-4 answers is caught more or less often than the held-out pool's answers).
 TPR_TRANSFER_SD = 0.15
+#: Relative spread (log-normal sd) of the rates at which other LLMs' text reaches the teacher
+#: strata, in the excess test's null. The placement pool's other LLMs and layouts are not the
+#: crawl's, and teacher-vs-other-LLM is the classifier's weakest distinction (ROC-AUC 0.60-0.64
+#: within a family left out of training, bench/results_classifier.md): without the spread, human
+#: Q/A with other LLMs' answers in instruction format was called contaminated at p = 0.008.
+OTHER_LLM_RATE_SD = 0.5
 #: Character shares from the corrected document shares times the placement's teacher characters
 #: per teacher document, instead of the detected characters over the character recall (the
 #: detectors mark ~5% of placed teacher characters, too little to correct reliably).
@@ -654,7 +660,8 @@ def excess_test(
     "surely zero" and a single flag in 2,000 clean pages came out significant (p = 0.008).
     Other LLMs' text is allowed under the null: its share is fitted without the teacher column
     and added to every simulated group (a crawl with other-LLM pages is no evidence of the
-    teacher's). With :data:`TEST_LOW_STRATA` off, a two-level group is tested on its
+    teacher's), with the rates at which it reaches the teacher strata spread by
+    :data:`OTHER_LLM_RATE_SD`. With :data:`TEST_LOW_STRATA` off, a two-level group is tested on its
     decision-threshold strata only. Without a baseline the reference spread makes the test weak,
     as it should: the test is not run (p = 1) unless a baseline calibrates every document,
     since the references give no false-positive rate to test against, only a range.
@@ -680,7 +687,11 @@ def excess_test(
     if mat.shape[1] > n_teacher:  # the null's other-LLM share
         other = mat[:, n_teacher:]
         pi_other = _solve(q_rest[1:], phi_point[1:], other[1:], None if w is None else w[1:])
-        rates = phi_null + (other[None, :, :] - phi_null[:, :, None]) @ pi_other
+        # how often other LLMs' text reaches the teacher strata (rows between the copies and the
+        # any-LLM stratum) varies with the crawl's other LLMs and layouts: spread it per draw
+        spread = np.ones((n_sims, other.shape[0], 1))
+        spread[:, 1:-1, :] = np.exp(rng.normal(0.0, OTHER_LLM_RATE_SD, size=(n_sims, other.shape[0] - 2, 1)))
+        rates = phi_null + np.einsum("skj,j->sk", other[None, :, :] * spread - phi_null[:, :, None], pi_other)
     p_none = np.clip(1.0 - rates[:, 1:].sum(axis=1), 0.0, 1.0)
     probs = np.column_stack([np.clip(rates[:, 1:], 0.0, 1.0), p_none])
     probs = probs / probs.sum(axis=1, keepdims=True)

@@ -223,10 +223,18 @@ def judge(
                  f"flagged documents in the busiest of {doms.size} domains")
     weight = sum(config.weights.get(s, 1.0) for s, _ in votes)
     score = sum(config.weights.get(s, 1.0) for s, d in votes if d) / weight if weight else 0.0
-    if score >= config.deliberate_min_score:
+    # Density is required, not just one vote: the other signals describe the *flagged* documents,
+    # and where the excess is small most of those are false positives, whose layout is the
+    # source's own (human Q/A in instruction format is structured, templated and on one site).
+    dense = est >= config.deliberate_min_share
+    if score >= config.deliberate_min_score and dense:
         return {"label": DELIBERATE, "score": round(score, 4), "evidence": evidence,
                 "reason": "teacher text present in a dense, dump-like pattern. " + PATTERN_NOTE}
     reason = "teacher text present, scattered like ordinary web contamination"
+    if score >= config.deliberate_min_score:
+        reason = ("teacher text present; the flagged documents look dump-like, but the corrected share "
+                  f"({est:.3f}) is below {config.deliberate_min_share}, so most of them may be the "
+                  "source's own false positives: not called deliberate-style")
     if tested and ci_low <= config.contaminated_min_ci_low:
         reason += (f" (the excess over the baseline's false positives is significant, p={excess_p:.2g}; the"
                    " share's interval still reaches about zero because it also carries the spread of"

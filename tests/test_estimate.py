@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import pipeline.estimate as estimate_module
 from pipeline.estimate import (
     METHODS,
     STRATA_TWO_LEVEL,
@@ -35,10 +36,10 @@ TEACHER_EMBEDDED = (0.0, 0.10, 0.65, 0.05)
 OTHER_LLM = (0.0, 0.08, 0.04, 0.70)
 
 
-def simulate(rng, n, teacher_share, other_share=0.0, embedded=0.5, human=HUMAN):
+def simulate(rng, n, teacher_share, other_share=0.0, embedded=0.5, human=HUMAN, other=OTHER_LLM):
     kinds = rng.choice(4, size=n, p=[1 - teacher_share - other_share, teacher_share * (1 - embedded),
                                      teacher_share * embedded, other_share])
-    rates = np.array([human, TEACHER_WHOLE, TEACHER_EMBEDDED, OTHER_LLM])
+    rates = np.array([human, TEACHER_WHOLE, TEACHER_EMBEDDED, other])
     strata = np.full(n, -1, dtype=np.int8)
     u = rng.random(n)
     cum = np.cumsum(rates[kinds], axis=1)
@@ -301,6 +302,20 @@ def test_excess_test_rejects_a_real_excess_and_not_the_baselines_own_rates():
     # other LLMs' text is allowed under the null: it is no evidence of the teacher's
     other, _ = simulate(rng, 2000, 0.0, other_share=0.1)
     assert excess_test(other, [(base, 1.0)], pl, n_sims=300, seed=1)[0] > 0.01
+
+
+def test_other_llms_caught_as_teacher_more_often_than_in_the_placement_are_no_evidence(monkeypatch):
+    """The crawl's other LLMs reach the teacher strata twice as often as the placement pool's (other
+    models, other layouts): the excess test must not read that as teacher text. Without the
+    spread of those rates (OTHER_LLM_RATE_SD = 0) it does."""
+    rng = np.random.default_rng(43)
+    pl = placement(rng, n=2000)
+    base = baseline(rng, n=1500)
+    caught_more = (0.0, 0.16, 0.08, 0.70)
+    corpus, _ = simulate(rng, 2000, 0.0, other_share=0.2, other=caught_more)
+    assert excess_test(corpus, [(base, 1.0)], pl, n_sims=500, seed=2)[0] > 0.01
+    monkeypatch.setattr(estimate_module, "OTHER_LLM_RATE_SD", 0.0)
+    assert excess_test(corpus, [(base, 1.0)], pl, n_sims=500, seed=2)[0] < 0.01
 
 
 def test_prompt_response_copies_count_only_their_answer_characters():

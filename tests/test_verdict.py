@@ -80,10 +80,25 @@ def test_dense_templated_whole_document_dump_is_deliberate_style():
         assert set(e) >= {"signal", "value", "threshold", "points_to"}
 
 
+def test_dump_like_false_positives_of_a_low_share_source_are_not_deliberate_style():
+    """A human Q/A source in instruction format whose excess test rejects by chance: its flagged
+    documents are structured, templated, whole and on one site, like a dump's, but the corrected
+    share is small, so the pattern is not called deliberate-style."""
+    n = 360
+    r = rows(n, np.arange(0, 18), structured=True, cluster=40, fraction=1.0, domains=1)
+    v = judge(n, share(0.03, 0.0, 0.08), 0.03, r, CFG, True, excess=(0.008, 0.03))
+    assert v["label"] == INCIDENTAL
+    assert "below 0.25" in v["reason"] and "false positives" in v["reason"]
+    votes = {e["signal"]: e["points_to"] for e in v["evidence"]}
+    assert votes["structured_share"] == DELIBERATE and votes["teacher_share"] == INCIDENTAL
+
+
 def test_config_changes_the_rules_and_rejects_unknown_settings():
     n = 2000
     r = rows(n, np.arange(0, n, 20), fraction=0.3)
     strict = VerdictConfig.from_mapping({"deliberate_min_score": 0.0})
+    assert judge(n, share(0.04, 0.025, 0.055), 0.01, r, strict, True)["label"] == INCIDENTAL  # not dense
+    strict = VerdictConfig.from_mapping({"deliberate_min_score": 0.0, "deliberate_min_share": 0.03})
     assert judge(n, share(0.04, 0.025, 0.055), 0.01, r, strict, True)["label"] == DELIBERATE
     with pytest.raises(ValueError, match="unknown verdict setting"):
         VerdictConfig.from_mapping({"no_such_rule": 1})
