@@ -39,13 +39,14 @@ only choose one of at most 2**31 columns: the column is the top bits of ``hash *
 ``HashingVectorizer`` (Python analyzer, murmurhash): the same n-grams land in other columns, so a
 version-1 model is refused.
 
-*Style counts* (:data:`STYLE_COUNT_NAMES`) are sums over a text: characters, ``\\w`` runs and
-characters, sentences (split after ``.!?``/``。`` followed by whitespace, and at line breaks) with
-the sum and sum of squares of their lengths in whitespace-separated words, short/long/lower-case
-sentences, non-blank lines, paragraphs (non-blank lines after a blank line or at the start),
-list and heading lines, lines ending with punctuation, punctuation marks, ``**``, contractions,
-phrase matches (lower-cased ``\\w+`` words), and words repeated from the previous
-:data:`REPEAT_HORIZON` words. Three version-1 features were not additive and changed:
+*Style counts* (:data:`STYLE_COUNT_NAMES`) are sums over a text: characters, words (the word
+n-grams' tokens: ``\\w`` runs, each CJK character one word) and ``\\w`` characters, sentences (split
+after ``.!?``/``。`` followed by whitespace, and at line breaks) with the sum and sum of squares of
+their lengths in whitespace-separated words, short/long/lower-case sentences, non-blank lines,
+paragraphs (non-blank lines after a blank line or at the start), list and heading lines, lines
+ending with punctuation, punctuation marks, ``**``, contractions, phrase matches (lower-cased
+words), and words repeated from the previous :data:`REPEAT_HORIZON` words. Three version-1 features
+were not additive and changed:
 
 - ``type_token_ratio`` (distinct / all of the first 300 words) -> ``recent_repeat_share``: share of
   words equal to one of the previous ``REPEAT_HORIZON`` words of the same text (a local
@@ -78,6 +79,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
+
+from detectors.text_units import CJK_RANGES
 
 __all__ = [
     "FEATURE_VERSION",
@@ -118,7 +121,6 @@ _BMP = 0x10000  # table index of every code point outside the Basic Multilingual
 _WS, _WORD, _LETTER, _UPPER, _LOWER, _DIGIT = 1, 2, 4, 8, 16, 32
 _SENTENCE_END_BIT, _STOP, _LINE_END_BIT, _BULLET, _CLOSER, _BLANK = 64, 128, 256, 512, 1024, 2048
 _CJK = 4096  # ideographs and kana: written without spaces, so each one is a word token
-_CJK_RANGES = ((0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FFFF))
 _H = np.uint32  # hashes are 32-bit: they only pick one of at most 2**31 columns
 _POLY = _H(0x01000193)  # odd multiplier of the polynomial hashes (each step is a bijection)
 _POLY_INVERSE = _H(pow(int(_POLY), -1, 2**32))
@@ -142,7 +144,7 @@ def _class_tables(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
         (_DIGIT, str.isdecimal),  # Python's \d
     ):
         cls[np.fromiter(map(test, chars), dtype=bool, count=n)] |= bit
-    for low, high in _CJK_RANGES:
+    for low, high in CJK_RANGES:
         cls[(codes >= low) & (codes <= high)] |= _CJK
     position = {c: i for i, c in enumerate(codes.tolist())}
     for bit, members in (
@@ -847,7 +849,9 @@ def _style_counts_batch(batch: _Batch) -> np.ndarray:
     star_starts, star_lengths = _runs(batch, codes == ord("*"))
     count("bold_marks", star_starts, star_lengths // 2)
     word = batch.flag(_WORD)
-    count("words", np.flatnonzero(word & ~batch.prev(word)))
+    # words as the n-grams see them: runs of \w, except that each CJK character is one
+    run = word & ~batch.flag(_CJK)
+    count("words", np.flatnonzero((run & ~batch.prev(run)) | batch.flag(_CJK)))
     # " ," and " .".
     count("space_before_punct", np.flatnonzero((codes == 32) & batch.next((codes == 44) | (codes == 46))))
     # Contractions: \w['\u2019](t|s|m|re|ve|ll|d)\b, any case.

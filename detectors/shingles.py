@@ -46,7 +46,9 @@ import numpy as np
 import xxhash
 from datasketch import MinHash
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+from detectors.text_units import CJK_CHARACTER_CLASS
+
+_CJK = CJK_CHARACTER_CLASS
 #: Word units: one CJK/kana character, or a run of other word characters.
 WORD_PATTERN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 _WHITESPACE = re.compile(r"\s+")

@@ -22,6 +22,7 @@ from detectors.features import (
     stylometric_matrix,
 )
 from detectors.segments import DEFAULT_MAX_CHARS, DEFAULT_MIN_CHARS, segment_spans, segment_texts
+from detectors.text_units import CJK_CHARACTER_CLASS
 
 
 def _sample_texts(records: list[dict], n: int, seed: int) -> list[str]:
@@ -135,7 +136,7 @@ def test_char_ngrams_are_sklearns_ngrams(dev_human, dev_openai) -> None:
         assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == expected, texts[i][:80]
 
 
-_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_CJK_CLASS = CJK_CHARACTER_CLASS
 
 
 def test_cjk_characters_are_word_tokens() -> None:
@@ -146,6 +147,11 @@ def test_cjk_characters_are_word_tokens() -> None:
     assert row.sum() == 10  # 5 ideographs, the full stop, "hello", 3 ideographs
     same = hasher.counts(["\u5b66\u751f", "\u751f \u5b66"])[0]
     assert same[0].indices.tolist() == same[1].indices.tolist()
+    # ... and the style block counts words the same way, so its rates stay rates
+    counts = style_counts(["\u6211\u4eec\u662f\u5b66\u751f\u3002" * 3])[0]
+    assert counts[STYLE_COUNT_NAMES.index("words")] == 15
+    repeat = stylometric_matrix(["\u6211\u4eec\u662f\u5b66\u751f\u3002" * 3])[0]
+    assert 0.0 <= repeat[STYLE_FEATURE_NAMES.index("recent_repeat_share")] <= 1.0
 
 
 @pytest.mark.shared_data
@@ -223,7 +229,8 @@ def test_very_long_text_is_chunked_consistently() -> None:
 
 # --- style counts ------------------------------------------------------------------------------------
 
-_PHRASE_WORDS = re.compile(r"\w+")
+# words: runs of \w, each CJK character one word (as the word n-grams take them)
+_PHRASE_WORDS = re.compile(rf"[{CJK_CHARACTER_CLASS}]|[^\W{CJK_CHARACTER_CLASS}]+")
 
 
 def _reference_counts(text: str) -> dict[str, float]:
@@ -307,7 +314,7 @@ def test_style_edge_cases() -> None:
     assert matrix.shape == (len(_EDGE_TEXTS), len(STYLE_FEATURE_NAMES)) and np.isfinite(matrix).all()
     assert np.all(matrix[0] == 0)  # empty text
     cjk = style_counts(["中文文本没有空格。"])[0]
-    assert cjk[STYLE_COUNT_NAMES.index("non_ascii")] == 9 and cjk[STYLE_COUNT_NAMES.index("words")] == 1
+    assert cjk[STYLE_COUNT_NAMES.index("non_ascii")] == 9 and cjk[STYLE_COUNT_NAMES.index("words")] == 8
     emoji = style_counts(["a \U0001f600 b"])[0]
     assert emoji[STYLE_COUNT_NAMES.index("chars")] == 5 and emoji[STYLE_COUNT_NAMES.index("words")] == 2
     # Letters beyond the BMP are word characters and letters, as for Python's regexes.
