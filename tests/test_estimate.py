@@ -316,6 +316,10 @@ def test_other_llms_caught_as_teacher_more_often_than_in_the_placement_are_no_ev
     assert excess_test(corpus, [(base, 1.0)], pl, n_sims=500, seed=2)[0] > 0.01
     monkeypatch.setattr(estimate_module, "OTHER_LLM_RATE_SD", 0.0)
     assert excess_test(corpus, [(base, 1.0)], pl, n_sims=500, seed=2)[0] < 0.01
+    # the price is bounded: teacher text beside a little other-LLM text is still found
+    mixed, _ = simulate(rng, 2000, 0.06, other_share=0.05, embedded=0.3)
+    monkeypatch.setattr(estimate_module, "OTHER_LLM_RATE_SD", 0.5)
+    assert excess_test(mixed, [(base, 1.0)], pl, n_sims=500, seed=3)[0] < 0.01
 
 
 def test_prompt_response_copies_count_only_their_answer_characters():
