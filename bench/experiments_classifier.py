@@ -136,16 +136,13 @@ class SplitStageClassifier(TeacherClassifier):
 
     Only used here, so ``score_texts`` can time the split variant with the production code path."""
 
-    def predict_proba_features(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
+    def _stage2_rows(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
+        # the one place production code builds stage-2 inputs (segment_scores and predict_proba_*)
         logs = [
             np.log(np.clip(_proba(m, features[:, sl], self.classes_), _EPS, 1.0))
             for m, sl in zip(self.stage1_, self.stage1_slices_, strict=True)
         ]
-        with _one_thread():
-            return self.stage2_.predict_proba(np.hstack([*logs, style]).astype(np.float32))
-
-    def predict_proba_windows(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
-        return self.predict_proba_features(features, style)
+        return np.hstack([*logs, style]).astype(np.float32)
 
 
 def _proba(model: object, x: sp.csr_matrix, classes: np.ndarray) -> np.ndarray:
@@ -453,6 +450,10 @@ def _speed(variant, hasher, s1: Stage1, s2, classes, widths, docs: list[str]) ->
     clf.hasher_ = hasher
     clf.classes_ = classes
     clf.stage2_ = s2
+    # these variants predate the naive-Bayes members: none
+    width = hasher.n_features_word + (hasher.n_features_char if hasher.char_ngram_range else 0)
+    clf.stage1_nb_weights_ = np.zeros((0, width), np.float32)
+    clf.stage1_nb_intercepts_ = np.zeros(0)
     # score_texts scores segments with the window stage 2; here the document model stands in, and
     # the "windows" rule reproduces the scoring cost these variants were measured with.
     clf.stage2_window_ = s2
