@@ -69,19 +69,32 @@ def test_best_run_grows_short_runs_and_handles_all_negative_pages() -> None:
         best_run([], np.zeros(0))
 
 
-def test_best_runs_is_best_run_per_document() -> None:
-    # The batch scan must pick exactly best_run's run, ties included (integer scores tie often).
+def test_best_runs_finds_the_maximum_sum_run_of_every_document() -> None:
+    """Checked against brute force over all contiguous runs (best_run is best_runs of one document,
+    so comparing the two would test nothing): without growth the run has the largest
+    ``length * (score - bias)`` sum; with growth it spans ``min_chars`` or the whole document and
+    contains that maximum-sum run."""
     rng = np.random.default_rng(3)
-    spans, scores, ranges, expected = [], [], [], []
+    spans, scores, ranges, docs = [], [], [], []
     for _ in range(300):
         n = int(rng.integers(1, 9))
         lengths = rng.integers(20, 600, n)
         starts = np.concatenate([[0], np.cumsum(lengths + 2)[:-1]])
         doc_spans = np.stack([starts, starts + lengths], axis=1)
-        doc_scores = rng.integers(-3, 4, n).astype(float)
+        doc_scores = rng.integers(-3, 4, n).astype(float)  # integer scores: ties are frequent
         ranges.append((len(spans), len(spans) + n))
-        expected.append(best_run([tuple(x) for x in doc_spans.tolist()], doc_scores, bias=1.0))
+        docs.append((doc_spans, doc_scores))
         spans.extend(doc_spans.tolist())
         scores.extend(doc_scores)
-    got = best_runs(np.array(spans), np.array(scores), np.array(ranges), bias=1.0)
-    assert [(a - lo, b - lo) for (a, b), (lo, _) in zip(got.tolist(), ranges, strict=True)] == expected
+    plain = best_runs(np.array(spans), np.array(scores), np.array(ranges), min_chars=0, bias=1.0)
+    grown = best_runs(np.array(spans), np.array(scores), np.array(ranges), min_chars=700, bias=1.0)
+    for (doc_spans, doc_scores), (lo, _), (a, b), (ga, gb) in zip(
+        docs, ranges, plain.tolist(), grown.tolist(), strict=True
+    ):
+        gain = (doc_spans[:, 1] - doc_spans[:, 0]) * (doc_scores - 1.0)
+        n = len(gain)
+        best = max(gain[i:j].sum() for i in range(n) for j in range(i + 1, n + 1))
+        assert gain[a - lo : b - lo].sum() == best
+        assert ga <= a and b <= gb
+        covered = doc_spans[gb - lo - 1, 1] - doc_spans[ga - lo, 0]
+        assert covered >= 700 or (ga - lo, gb - lo) == (0, n)
