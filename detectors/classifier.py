@@ -3,18 +3,18 @@
 Model (:class:`TeacherClassifier`, a scikit-learn estimator):
 
 1. Stage 1 -- hashed word 1-2-grams and character n-grams (:class:`detectors.features.NgramHasher`,
-   sublinear TF, l2 per block) into a multinomial logistic model trained with SGD, and a binary
-   teacher-vs-human logistic model on the same features scaled by their naive-Bayes log-count
-   ratios (NBSVM-style, Wang & Manning 2012: :func:`fit_log_count_ratio_model`). Both are linear, so
-   stage 1 costs one sparse product per class.
-2. Stage 2 -- a small ``HistGradientBoostingClassifier`` over the stage-1 log-probabilities and margin,
-   and the
-   stylometric block (:func:`detectors.features.style_from_counts` of the text's additive style
-   counts, so a document's row is the sum of its paragraphs' counts). It is fitted on *out-of-fold*
-   stage-1 outputs (grouped folds), so it learns how far to trust the n-gram model, and it combines
-   the n-gram evidence with style (sentence rhythm, lists/headings, discourse markers ...). Its
-   log-loss training gives calibrated probabilities directly; the measured expected calibration
-   error is written to ``metrics.json``.
+   sublinear TF, l2 per block) into a multinomial logistic model trained with SGD, and binary
+   logistic models (``nb_pairs``: teacher vs human, teacher vs other LLM) on the same features
+   scaled by their naive-Bayes log-count ratios (NBSVM-style, Wang & Manning 2012:
+   :func:`fit_log_count_ratio_model`). All are linear: stage 1 costs one sparse product per class
+   and per binary model.
+2. Stage 2 -- a small ``HistGradientBoostingClassifier`` over the stage-1 log-probabilities, the
+   binary models' margins and the stylometric block (:func:`detectors.features.style_from_counts`
+   of the text's additive style counts, so a document's row is the sum of its paragraphs' counts).
+   It is fitted on *out-of-fold* stage-1 outputs (grouped folds), so it learns how far to trust the
+   n-gram model, and it combines the n-gram evidence with style (sentence rhythm, lists/headings,
+   discourse markers ...). Its log-loss training gives calibrated probabilities directly; the
+   measured expected calibration error is written to ``metrics.json``.
 
 Classes are ``"teacher"``, ``"human"`` and, when given, ``"other_llm"``. ``teacher_prob`` is
 P(teacher); ``llm_prob`` is P(teacher) + P(other_llm) ("looks like any LLM").
@@ -97,8 +97,9 @@ MIN_SAMPLES_PER_CLASS = 20
 MIN_WORDS = 3
 MIN_CHARS = 20
 TARGET_FPR = 0.01
-# Structure of a saved model: bump when the fitted parts change (here: the window-trained stage 2
-# and the segment rule), so that a model saved by older code is refused instead of misused.
+# Structure of a saved model: bump when the fitted parts change (so far: the window-trained stage 2
+# and the segment rule, then the naive-Bayes members of stage 1), so that a model saved by older
+# code is refused instead of misused.
 MODEL_FORMAT = "stack2-window-stage2-run-nb-1"
 _STAGE1_EPS = 1e-6
 
@@ -278,6 +279,12 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
             raise ValueError("need at least two classes")
+        for pair in self.nb_pairs:
+            if len(pair) != 2 or pair[0] == pair[1] or not set(pair) <= {TEACHER, HUMAN, OTHER_LLM}:
+                raise ValueError(
+                    f"nb_pairs entries must be two different classes of {TEACHER!r}, {HUMAN!r}, "
+                    f"{OTHER_LLM!r}; got {pair!r}"
+                )
         self.hasher_ = self._new_hasher().fit(texts)
         plan = _plan(texts, require_assessable=False, piece_max_chars=self.piece_max_chars)
         counts, piece_style = self.hasher_.counts_and_style(plan.pieces)
@@ -392,8 +399,9 @@ def fit_log_count_ratio_model(
 
     The ratio of column j is ``log((p_j / |p|) / (q_j / |q|))`` with ``p_j`` (``q_j``) the number of
     positive (negative) texts using it, plus one. Scaling lets the linear model start from the
-    naive-Bayes evidence; measured on the dev data as an extra stage-2 input: +0.002 ROC-AUC and
-    +0.012 TPR at 1% FPR, teacher vs human (bench/results_classifier.md). Returns ``(weights,
+    naive-Bayes evidence. Measured on the dev data as extra stage-2 inputs (teacher vs human and
+    teacher vs other LLM): +0.0025 ROC-AUC and +0.019 TPR at 1% FPR teacher vs human, +0.0055
+    ROC-AUC teacher vs other LLMs (bench/results_classifier.md, session 3). Returns ``(weights,
     intercept)`` with the ratios folded into the weights: ``margin = features @ weights + intercept``.
     """
     if not (np.any(y == positive) and np.any(y == negative)):
@@ -1143,12 +1151,13 @@ def model_card(metrics: dict) -> str:
         f"- model file: `{MODEL_FILE}` (skops), feature version `{metrics['feature_version']}`",
         f"- trained: {metrics.get('trained_at', '?')}, scikit-learn {metrics['versions']['scikit-learn']}, "
         f"{metrics.get('train_seconds', '?')} s",
-        "- model: hashed word 1-2-grams + character n-grams -> multinomial logistic model (SGD); its "
-        "out-of-fold log-probabilities + a stylometric block -> HistGradientBoosting (calibrated by "
-        "log-loss training); a second HistGradientBoosting, trained on paragraph windows, scores "
-        "passages (windows and the run of paragraphs most likely pasted teacher text). Training "
-        "weighted so every class weighs the same and, inside a class, a "
-        "source family weighs sqrt(its size).",
+        "- model: hashed word 1-2-grams + character n-grams -> multinomial logistic model (SGD) and "
+        "binary logistic models on naive-Bayes-scaled features (teacher vs human, teacher vs other "
+        "LLM); their out-of-fold log-probabilities and margins + a stylometric block -> "
+        "HistGradientBoosting (calibrated by log-loss training); a second HistGradientBoosting, "
+        "trained on paragraph windows, scores passages (windows and the run of paragraphs most "
+        "likely pasted teacher text). Training weighted so every class weighs the same and, inside "
+        "a class, a source family weighs sqrt(its size).",
         "",
         "## Training data",
         "",

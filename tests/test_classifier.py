@@ -267,6 +267,9 @@ def test_training_input_errors(dev_openai, dev_human, tmp_path) -> None:
 def test_unknown_segment_rule_is_refused_before_training() -> None:
     with pytest.raises(ValueError, match="segment_rule must be one of"):
         TeacherClassifier(segment_rule="best-window").fit(["some text", "more text"], ["human", "teacher"])
+    for pair in (("teacher", "teacher"), ("teacher", "humans"), ("teacher",)):
+        with pytest.raises(ValueError, match="nb_pairs entries must be two different classes"):
+            TeacherClassifier(nb_pairs=(pair,)).fit(["some text", "more text"], ["human", "teacher"])
 
 
 @pytest.mark.shared_data
