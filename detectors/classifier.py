@@ -69,7 +69,7 @@ from threadpoolctl import threadpool_limits
 
 from detectors.features import FEATURE_VERSION, NgramHasher, check_texts, style_from_counts
 from detectors.segments import DEFAULT_MAX_CHARS, best_runs, paragraph_spans, window_piece_ranges
-from pipeline.storage import atomic_write_bytes, atomic_write_json, atomic_write_text
+from pipeline.storage import atomic_write_bytes, atomic_write_json, atomic_write_text, load_arrays
 
 __all__ = [
     "MIN_SAMPLES_PER_CLASS",
@@ -1299,7 +1299,7 @@ def load_model(model_dir: str | Path) -> TeacherModel:
             f"classifier), this code needs {MODEL_FORMAT!r}; retrain it with "
             "`distill-audit train`"
         )
-    classifier = sio.loads(payload, trusted=sorted(untrusted))
+    classifier = load_arrays(lambda: sio.loads(payload, trusted=sorted(untrusted)))
     if (
         not isinstance(classifier, TeacherClassifier)
         or getattr(classifier, "feature_version_", None) != version

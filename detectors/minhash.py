@@ -111,7 +111,7 @@ from detectors.shingles import (
     signatures_from_hashes,
     unit_hashes,
 )
-from pipeline.storage import atomic_directory, atomic_write_json, write_table
+from pipeline.storage import atomic_directory, atomic_write_json, load_arrays, write_table
 
 __all__ = [
     "FORMAT_NAME",
@@ -619,11 +619,15 @@ class ReferenceIndex:
                 f"(datasketch {meta.get('datasketch_version')}, now {datasketch.__version__}): rebuild it"
             )
         try:
-            signatures = np.load(root / "signatures.npy", allow_pickle=False)
-            shingles = np.load(root / "shingles.npy", allow_pickle=False, mmap_mode="r")
-            offsets = np.load(root / "shingle_offsets.npy", allow_pickle=False)
-            units = np.load(root / "units.npy", allow_pickle=False, mmap_mode="r")
-            unit_offsets = np.load(root / "unit_offsets.npy", allow_pickle=False)
+            signatures, shingles, offsets, units, unit_offsets = load_arrays(
+                lambda: (
+                    np.load(root / "signatures.npy", allow_pickle=False),
+                    np.load(root / "shingles.npy", allow_pickle=False, mmap_mode="r"),
+                    np.load(root / "shingle_offsets.npy", allow_pickle=False),
+                    np.load(root / "units.npy", allow_pickle=False, mmap_mode="r"),
+                    np.load(root / "unit_offsets.npy", allow_pickle=False),
+                )
+            )
             ids = pq.read_table(root / "references.parquet").column("reference_id").to_pylist()
         except (ValueError, OSError, pa.ArrowException) as exc:
             raise MinHashIndexError(f"{root} holds an unreadable index file: {exc}") from exc

@@ -12,13 +12,40 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+
+_T = TypeVar("_T")
+#: Serialises reads of persisted arrays within a process (see :func:`load_arrays`).
+_ARRAY_LOAD_LOCK = threading.RLock()
+_AST_RACE = "AST constructor recursion depth mismatch"
+
+
+def load_arrays(load: Callable[[], _T], attempts: int = 3) -> _T:
+    """Run ``load``, a read of persisted numpy arrays, one thread at a time, and retry it when
+    CPython 3.11 raises its spurious ``SystemError: AST constructor recursion depth mismatch``.
+
+    numpy parses every ``.npy`` header (and so every array in a skops model file) with
+    ``ast.literal_eval``. CPython 3.11 keeps the AST constructor's recursion depth in
+    interpreter-wide state, so a parse that overlaps one in another thread can fail that way
+    (python/cpython#106905). It happened in CI: a flow run's two detect tasks load the same model
+    side by side. The lock keeps this package's own loads apart; the retry covers a parse in a
+    thread that is not ours (the failed parse changes nothing, so trying again is safe).
+    """
+    for attempt in range(attempts):
+        try:
+            with _ARRAY_LOAD_LOCK:
+                return load()
+        except SystemError as exc:
+            if _AST_RACE not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _fsync_dir(path: Path) -> None:
