@@ -31,8 +31,10 @@ from bench.scenarios import load_dev_records
 from detectors.classifier import (
     HUMAN,
     OTHER_LLM,
+    TARGET_FPR,
     TEACHER,
     TeacherClassifier,
+    _threshold_at_fpr,
     balanced_weights,
     training_arrays,
 )
@@ -69,8 +71,9 @@ def by_family(
     teacher, human, _ = _columns(proba, list(clf.classes_))
     one_vs_one = teacher / np.maximum(teacher + human, 1e-12)
     is_t, is_h = labels == TEACHER, labels == HUMAN
-    flagged = teacher >= np.quantile(teacher[is_h], 0.99)
-    flagged_one = one_vs_one >= np.quantile(one_vs_one[is_h], 0.99)
+    # the operating threshold as train_model sets it: 1% of human texts flagged
+    flagged = teacher >= _threshold_at_fpr(teacher[is_h], TARGET_FPR)
+    flagged_one = one_vs_one >= _threshold_at_fpr(one_vs_one[is_h], TARGET_FPR)
     sub = {"hai_corpus", "detectrl", "hc3plus", "outfox", "fastdetectgpt"}
     fams = np.array([_family(s, 2 if _family(s) in sub else 1) for s in sources])
     print("\n| teacher source family | texts | TPR@1% FPR, P(teacher) | one-vs-one |\n|---|---:|---:|---:|")

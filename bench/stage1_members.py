@@ -32,9 +32,11 @@ from bench.scenarios import load_dev_records
 from detectors.classifier import (
     HUMAN,
     OTHER_LLM,
+    TARGET_FPR,
     TEACHER,
     TeacherClassifier,
     _plan,
+    _tpr_at_fpr,
     balanced_weights,
     fit_log_count_ratio_model,
     training_arrays,
@@ -54,7 +56,7 @@ def _row(name: str, labels: np.ndarray, proba: np.ndarray, classes: list[str]) -
     one_h, one_o = t / np.maximum(t + h, 1e-12), t / np.maximum(t + o, 1e-12)
 
     def tpr(score: np.ndarray) -> float:
-        return float(np.mean(score[is_t] >= np.quantile(score[is_h], 0.99)))
+        return _tpr_at_fpr(score[is_t], score[is_h], TARGET_FPR)  # as metrics.json computes it
 
     return (
         f"| {name} | {_auc(t[is_t], t[is_h]):.4f} | {tpr(t):.3f} | {_auc(t[is_t], t[is_o]):.4f} | "
