@@ -319,10 +319,10 @@ def main(argv: list[str] | None = None) -> int:
             text += "\n".join([
                 "Power of the verdict (default method, 2,000 crawl pages, 1,500-page baseline; "
                 f"`--power-seeds {args.power_seeds}`):", "", power, ""])
-        # the hand-written reading below the table survives a rerun
+        # the hand-written sections below the tables (from the first "## " heading) survive a rerun
         old = RESULTS.read_text(encoding="utf-8") if RESULTS.is_file() else ""
-        if "\n## Reading" in old:
-            text += old[old.index("\n## Reading"):]
+        if "\n## " in old:
+            text += old[old.index("\n## "):]
         RESULTS.write_text(text, encoding="utf-8")
     return 0
 

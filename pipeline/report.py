@@ -48,6 +48,15 @@ class ReportError(ValueError):
     """The report cannot be built from these inputs (one-line, user-facing reason)."""
 
 
+#: Every report says it: the teacher share's interval is wide for this reason (pipeline.estimate).
+UNSEEN_LLM_NOTE = (
+    "Telling the teacher from other LLMs is the detectors' weakest point: LLMs the classifier was not "
+    "trained on are taken for the teacher 3-5 times as often as those it was (measured on held-out "
+    "models). The teacher share's interval allows for that, so where a source holds much LLM text its "
+    "interval reaches low and its verdict may be 'inconclusive'; llm_share, text that looks like any "
+    "LLM's, is the firmer figure."
+)
+
 def check_compatible(info: Mapping[str, Any], baseline_info: Mapping[str, Any]) -> None:
     """Refuse a baseline scored with a different model or index than the audited corpus."""
     model, base_model = info.get("model"), baseline_info.get("model")
@@ -216,7 +225,7 @@ def report_from_tables(
         verdict = corpus_verdict([], 0)
     else:
         verdict = corpus_verdict([(s["source"], s["verdict"]) for s in sources], n)
-    notes = [PATTERN_NOTE]
+    notes = [PATTERN_NOTE, UNSEEN_LLM_NOTE]
     if not calibrated:
         notes.append("No pre-LLM baseline was given: false-positive rates come from the model's reference "
                      "figures, which do not transfer across genres (0% to over 50% per human genre), so the "
