@@ -35,6 +35,7 @@ GROUPS = {
     "google": ("gemini-pro", "Gemini-1.5-Pro", "text-bison-002"),
     "llama+mixtral": ("llama-2-70b-chat-hf", "llama-2-70b-chat", "Llama-2-70b-chat-hf",
                       "Mixtral-8x7B-Instruct-v0.1"),
+    "flan-t5": ("flan-t5-xxl",),
 }
 SCENARIO_NAMES = ("hard_negative", "incidental")
 
