@@ -15,6 +15,7 @@ BENCHMARKS: list[list[str]] = [
     ["bench.bench_minhash"],
     ["bench.bench_classifier", "--speed-docs", "2000", "--fit-10k"],
     ["bench.bench_estimation", "--seeds", "20", "--n-boot", "400"],
+    ["bench.unseen_llms", "--seeds", "20"],
 ]
 
 

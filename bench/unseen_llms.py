@@ -9,10 +9,11 @@ sealed acceptance set holds other LLMs that dev lacks. So, for each group of mod
 bench's detectors are trained and calibrated *without* that group, and the group's texts (all
 of them) are the scenarios' other-LLM text: on crawl pages and as instruction-format answers.
 
-Printed per group: how often the group's pages are flagged as the teacher, beside the placement's
-(seen) other LLMs and the teacher's own pages; then, over ``--seeds`` runs of the
-``hard_negative`` and ``incidental`` scenarios with a baseline (and without), the source verdicts,
-CI coverage and the error of the overall teacher share.
+Printed per group, and written to ``--out``/unseen_llms.json: how often the group's pages are
+flagged as the teacher, beside the placement's (seen) other LLMs and the teacher's own pages;
+then, over ``--seeds`` runs of the ``hard_negative`` and ``incidental`` scenarios with a
+baseline (and without), the source verdicts, CI coverage and the error of the overall teacher
+share.
 """
 
 from __future__ import annotations
@@ -124,11 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     if not DEV_DIR.is_dir():
         print(f"dev data not found at {DEV_DIR}")
         return 2
+    results = []
     for name in args.groups.split(","):
         started = time.perf_counter()
-        result = run_group(name, GROUPS[name], args.seeds, args.out, args.n_boot)
-        print(json.dumps(result, indent=1), flush=True)
+        results.append(run_group(name, GROUPS[name], args.seeds, args.out, args.n_boot))
+        print(json.dumps(results[-1], indent=1), flush=True)
         print(f"({name}: {time.perf_counter() - started:.0f} s)", flush=True)
+    # the tables of bench/results_estimation.md ("Session 4") are read from this file
+    (args.out / "unseen_llms.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
 
 
