@@ -559,6 +559,17 @@ def _unseen_llm_signature(other: np.ndarray, teacher: np.ndarray, rng: np.random
     return (1.0 - likeness) * other + likeness * teacher
 
 
+def _unseen_other_columns(mat: np.ndarray, n_teacher: int, rng: np.random.Generator | None, size: int,
+                          max_likeness: float) -> np.ndarray:
+    """The other-LLM columns of a stratum-rate matrix ``(strata, columns)`` as unseen LLMs' might
+    be, ``(size, strata, other columns)``, moved towards the mean of its teacher columns (see
+    :func:`_unseen_llm_signature`)."""
+    shape = (size, mat.shape[0])
+    teacher_mean = np.broadcast_to(mat[:, :n_teacher].mean(axis=1), shape)
+    return np.stack([_unseen_llm_signature(np.broadcast_to(mat[:, j], shape), teacher_mean, rng, max_likeness)
+                     for j in range(n_teacher, mat.shape[1])], axis=2)
+
+
 def _teacher_chars_per_doc(placement: Placement, rng: np.random.Generator | None, size: int,
                            whole_weight: float) -> np.ndarray | None:
     """Teacher characters per teacher document ``(size,)``, mixed over the placement kinds as
@@ -720,16 +731,10 @@ def excess_test(
     observed = _acc_share(q_rest, phi_point, mat, n_teacher, w)[0]
     rates = phi_null
     if mat.shape[1] > n_teacher:  # the null's other-LLM share
-        other = mat[:, n_teacher:]
         # how often other LLMs' text reaches the teacher strata depends on the crawl's other
         # LLMs, which the classifier may never have seen: drawn per simulation, with the
         # other-LLM share that best explains the group without the teacher at that draw
-        teacher_mean = mat[:, :n_teacher].mean(axis=1)
-        shape = (n_sims, other.shape[0])
-        other_drawn = np.stack([_unseen_llm_signature(np.broadcast_to(other[:, j], shape),
-                                                      np.broadcast_to(teacher_mean, shape), rng,
-                                                      EXCESS_TEST_UNSEEN_LIKENESS)
-                                for j in range(other.shape[1])], axis=2)
+        other_drawn = _unseen_other_columns(mat, n_teacher, rng, n_sims, EXCESS_TEST_UNSEEN_LIKENESS)
         w_rest = None if w is None else w[1:]
         pi_other = np.stack([_solve(q_rest[1:], phi_point[1:], drawn[1:], w_rest) for drawn in other_drawn])
         rates = phi_null + np.einsum("skj,sj->sk", other_drawn - phi_null[:, :, None], pi_other)
@@ -795,11 +800,8 @@ def estimate_group(
         # allowance for unseen models: at the seen models' rates hard negatives full of unseen-LLM
         # pages came out +0.6 to +3.0 pp, in the middle +0.4 to +1.1; the price is a pull down
         # where all LLM text is the teacher's (bench/results_estimation.md, "Session 4")
-        teacher_mean = mat[:, :n_teacher].mean(axis=1)
         mat = mat.copy()
-        for j in range(n_teacher, mat.shape[1]):
-            mat[:, j] = _unseen_llm_signature(mat[None, :, j], teacher_mean[None, :], None,
-                                              OTHER_LLM_UNSEEN_LIKENESS)[0]
+        mat[:, n_teacher:] = _unseen_other_columns(mat, n_teacher, None, 1, OTHER_LLM_UNSEEN_LIKENESS)[0]
     fit_w = stratum_weights(q_obs, n - counts.strata[0],
                             _phi_draws(fp_models, weights, np.random.default_rng(seed + 1), 400,
                                        counts.strata.size, q_obs))

@@ -57,6 +57,7 @@ UNSEEN_LLM_NOTE = (
     "LLM's, is the firmer figure."
 )
 
+
 def check_compatible(info: Mapping[str, Any], baseline_info: Mapping[str, Any]) -> None:
     """Refuse a baseline scored with a different model or index than the audited corpus."""
     model, base_model = info.get("model"), baseline_info.get("model")
