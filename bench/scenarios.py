@@ -114,15 +114,22 @@ def _row(doc_id, source, domain, text, date, kind, teacher_chars, role) -> dict:
             "kind": kind, "teacher_chars": int(teacher_chars), "role": role}
 
 
-def build_universe(human: list[dict], teacher: list[dict], other_llm: list[dict], seed: int = 0) -> Universe:
-    """The fixed candidate documents (see the module docstring). Deterministic for a seed."""
+def build_universe(human: list[dict], teacher: list[dict], other_llm: list[dict], seed: int = 0,
+                   other_llm_all_scenario: bool = False) -> Universe:
+    """The fixed candidate documents (see the module docstring). Deterministic for a seed.
+
+    ``other_llm_all_scenario``: every other-LLM record is scenario text (models the detectors
+    were not trained on, :mod:`bench.unseen_llms`), instead of only its scenario pool.
+    """
     rng = np.random.default_rng(seed)
     sizes: dict[str, int] = {}
     for r in human:
         sizes[r["source"]] = sizes.get(r["source"], 0) + 1
     _BIG_SOURCES.clear()
     _BIG_SOURCES.update(s for s, n in sizes.items() if n > 4 * DOMAIN_SIZE)
-    hp, tp, op = split_pools(human), split_pools(teacher), split_pools(other_llm)
+    hp, tp = split_pools(human), split_pools(teacher)
+    op = ({name: [] for name in POOL_SHARES} | {"scenario": list(other_llm)} if other_llm_all_scenario
+          else split_pools(other_llm))
     docs: list[dict] = []
     roles: dict[str, list[int]] = {}
 

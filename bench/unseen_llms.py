@@ -45,20 +45,7 @@ def universe_without(group: tuple[str, ...], human, teacher, other):
     """(seen other-LLM records, universe whose other-LLM documents are all the group's texts)."""
     held = [r for r in other if r.get("model") in group]
     seen = [r for r in other if r.get("model") not in group]
-    held_ids = {r["id"] for r in held}
-    split = scenarios.split_pools
-
-    def pools(records):
-        if records and records[0]["id"] in held_ids:  # every held-out text is scenario text
-            return {"train": [], "placement": [], "baseline": [], "scenario": list(records)}
-        return split(records)
-
-    scenarios.split_pools = pools
-    try:
-        universe = scenarios.build_universe(human, teacher, held)
-    finally:
-        scenarios.split_pools = split
-    return seen, universe
+    return seen, scenarios.build_universe(human, teacher, held, other_llm_all_scenario=True)
 
 
 def flag_rates(table, universe) -> dict[str, float]:
