@@ -115,11 +115,12 @@ def _row(doc_id, source, domain, text, date, kind, teacher_chars, role) -> dict:
 
 
 def build_universe(human: list[dict], teacher: list[dict], other_llm: list[dict], seed: int = 0,
-                   other_llm_all_scenario: bool = False) -> Universe:
+                   other_llm_all_scenario: bool = False, teacher_all_scenario: bool = False) -> Universe:
     """The fixed candidate documents (see the module docstring). Deterministic for a seed.
 
-    ``other_llm_all_scenario``: every other-LLM record is scenario text (models the detectors
-    were not trained on, :mod:`bench.unseen_llms`), instead of only its scenario pool.
+    ``other_llm_all_scenario`` / ``teacher_all_scenario``: every other-LLM / teacher record is
+    scenario text (models the detectors were not trained on, :mod:`bench.unseen_llms`), instead
+    of only its scenario pool.
     """
     rng = np.random.default_rng(seed)
     sizes: dict[str, int] = {}
@@ -127,9 +128,11 @@ def build_universe(human: list[dict], teacher: list[dict], other_llm: list[dict]
         sizes[r["source"]] = sizes.get(r["source"], 0) + 1
     _BIG_SOURCES.clear()
     _BIG_SOURCES.update(s for s, n in sizes.items() if n > 4 * DOMAIN_SIZE)
-    hp, tp = split_pools(human), split_pools(teacher)
-    op = ({name: [] for name in POOL_SHARES} | {"scenario": list(other_llm)} if other_llm_all_scenario
-          else split_pools(other_llm))
+    hp = split_pools(human)
+    tp, op = ({name: [] for name in POOL_SHARES} | {"scenario": list(records)} if all_scenario
+              else split_pools(records)
+              for records, all_scenario in ((teacher, teacher_all_scenario),
+                                            (other_llm, other_llm_all_scenario)))
     docs: list[dict] = []
     roles: dict[str, list[int]] = {}
 

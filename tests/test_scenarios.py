@@ -52,6 +52,22 @@ def test_universe_roles_truth_and_baseline_dates(universe):
     assert all(docs[i]["kind"] == "teacher_dump" for i in universe.by_role["dump_teacher:qa-dump"])
 
 
+def test_held_out_models_are_all_scenario_text(dev_human, dev_openai, dev_other_llm):
+    """bench.unseen_llms: models the detectors were not trained on supply every one of their
+    texts to the scenarios (none to the train, placement or baseline pools), and no dump copies
+    a reference output (the references hold none of their texts)."""
+    teacher = [r for r in dev_openai if pool_of(r) != "train"][:300]
+    other = dev_other_llm[:300]
+    held = build_universe(dev_human, teacher, other, teacher_all_scenario=True, other_llm_all_scenario=True)
+    doc_ids = {d["doc_id"] for d in held.docs}
+    assert all(f"cont-{r['id']}" in doc_ids for r in teacher)
+    assert all(f"oth-{r['id']}" in doc_ids for r in other)
+    teacher_ids = {r["id"] for r in teacher}
+    dumps = [held.docs[i]["doc_id"] for role in ("dump_teacher:qa-dump", "dump_teacher:chat-export")
+             for i in held.by_role.get(role, [])]
+    assert dumps and all(d.removeprefix("dump-") in teacher_ids for d in dumps)
+
+
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_scenario_truth_matches_its_description(universe, name):
     a = build_scenario(name, 1, universe)
