@@ -50,11 +50,12 @@ class ReportError(ValueError):
 
 #: Every report says it: the teacher share's interval is wide for this reason (pipeline.estimate).
 UNSEEN_LLM_NOTE = (
-    "Telling the teacher from other LLMs is the detectors' weakest point: LLMs the classifier was not "
-    "trained on are taken for the teacher 3-5 times as often as those it was (measured on held-out "
-    "models). The teacher share's interval allows for that, so where a source holds much LLM text its "
-    "interval reaches low and its verdict may be 'inconclusive'; llm_share, text that looks like any "
-    "LLM's, is the firmer figure."
+    "Telling the teacher from other LLMs is the detectors' weakest point, both ways: LLMs the classifier "
+    "was not trained on are taken for the teacher 3-5 times as often as those it was, and a teacher "
+    "version it was not trained on (measured with GPT-4 held out) is mostly taken for another LLM. "
+    "The teacher share's interval allows for both, so where a source holds much LLM text its interval "
+    "spans from 'none of it is the teacher's' to 'all of it may be', and its verdict may be "
+    "'inconclusive'; llm_share, text that looks like any LLM's, is the firmer figure."
 )
 
 
@@ -198,14 +199,16 @@ def report_from_tables(
                                                                                          strict=True)))
         n = int(mask.sum())
         teacher = _share_json(res["teacher"], res["teacher_chars"], cal)
+        llm = _share_json(res["llm"], None, cal)
         excess = None
         if n >= vconfig.min_documents:
             whole_weight = float(rows.structured[flagged].mean()) if flagged.any() else 0.0
             excess = excess_test(test_arrays.counts(mask), test_calibrator.mix(test_cells, mask),
                                  test_placement, whole_weight, seed=seed + seed_offset + 104_729)
-        verdict = judge(n, teacher, expected, _subset(rows, mask), vconfig, calibrated, use_domains, excess)
+        verdict = judge(n, teacher, expected, _subset(rows, mask), vconfig, calibrated, use_domains, excess,
+                        llm_share=llm)
         return {"documents": n, "characters": int(arrays.n_chars[mask].sum()), "teacher_share": teacher,
-                "llm_share": _share_json(res["llm"], None, cal), "verdict": verdict}
+                "llm_share": llm, "verdict": verdict}
 
     n = arrays.n
     everything = np.ones(n, dtype=bool)

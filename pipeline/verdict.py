@@ -131,8 +131,11 @@ def judge(
     calibrated: bool,
     use_domains: bool = True,
     excess: tuple[float, float] | None = None,
+    llm_share: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The verdict of one group. ``share`` is the group's teacher share (ShareEstimate.to_json()).
+    """The verdict of one group. ``share`` is the group's teacher share (ShareEstimate.to_json()),
+    ``llm_share`` its any-LLM share (named in the reason when that text is what keeps the
+    teacher's interval too wide to say ``clean``).
 
     ``expected_flag_rate`` is the share of documents the detectors flag in a clean group of
     the same make-up (its calibration); ``calibrated`` says whether that came from a baseline.
@@ -181,6 +184,11 @@ def judge(
         why = ("the interval is too wide to call the group clean"
                + ("" if calibrated
                   else " (no baseline: false-positive rates of this crawl's genres are unknown)"))
+        llm_estimate = (llm_share or {}).get("estimate")
+        if llm_estimate is not None and llm_estimate > config.clean_max_ci_high:
+            # the interval allows the group's LLM text to be an unseen teacher version's
+            why += (f"; about {llm_estimate:.1%} of it looks like some LLM's text, which the classifier "
+                    "cannot firmly attribute (a teacher version it never saw can look like another LLM)")
         return {"label": INCONCLUSIVE, "score": 0.0, "evidence": evidence, "reason": why}
 
     # ---- what pattern? ----------------------------------------------------------------

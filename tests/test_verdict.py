@@ -59,6 +59,19 @@ def test_wide_interval_without_evidence_is_inconclusive_and_says_why():
     assert "no baseline" in v["reason"]
 
 
+def test_llm_text_of_unknown_origin_is_named_when_it_keeps_a_group_from_clean():
+    # no teacher flags beyond the false positives, but 8% of the group looks like some LLM's
+    # text: the teacher's interval reaches up to it, and the reason says why
+    v = judge(1000, share(0.0, 0.0, 0.09), 0.02, rows(1000, np.arange(20)), CFG, calibrated=True,
+              llm_share=share(0.08, 0.05, 0.11))
+    assert v["label"] == INCONCLUSIVE
+    assert "8.0% of it looks like some LLM's text" in v["reason"]
+    # little LLM text: the reason does not blame it
+    v = judge(1000, share(0.0, 0.0, 0.09), 0.02, rows(1000, np.arange(20)), CFG, calibrated=True,
+              llm_share=share(0.01, 0.0, 0.03))
+    assert v["label"] == INCONCLUSIVE and "LLM" not in v["reason"]
+
+
 def test_scattered_embedded_contamination_is_incidental():
     n = 2000
     v = judge(n, share(0.04, 0.025, 0.055), 0.01, rows(n, np.arange(0, n, 20), fraction=0.3), CFG, True)
