@@ -184,10 +184,11 @@ def judge(
         why = ("the interval is too wide to call the group clean"
                + ("" if calibrated
                   else " (no baseline: false-positive rates of this crawl's genres are unknown)"))
-        llm_estimate = (llm_share or {}).get("estimate")
-        if llm_estimate is not None and llm_estimate > config.clean_max_ci_high:
-            # the interval allows the group's LLM text to be an unseen teacher version's
-            why += (f"; about {llm_estimate:.1%} of it looks like some LLM's text, which the classifier "
+        # LLM text not counted as the teacher's: the interval allows it to be an unseen teacher
+        # version's, which is what keeps it wide
+        other_llm = (llm_share or {}).get("estimate", math.nan) - (share.get("estimate") or 0.0)
+        if math.isfinite(other_llm) and other_llm > config.clean_max_ci_high:
+            why += (f"; about {other_llm:.1%} of it looks like another LLM's text, which the classifier "
                     "cannot firmly attribute (a teacher version it never saw can look like another LLM)")
         return {"label": INCONCLUSIVE, "score": 0.0, "evidence": evidence, "reason": why}
 
