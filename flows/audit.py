@@ -209,8 +209,9 @@ def detect_task(corpus: str, out: str, model: str | None, index: str | None) -> 
 
 
 @task(name="report", cache_policy=NO_CACHE, persist_result=False)
-def report_task(scores: str, out: str, baseline_scores: str | None, seed: int) -> dict:
-    return report_step(scores, out, baseline_scores, seed)
+def report_task(scores: str, out: str, baseline_scores: str | None, seed: int,
+                config: dict[str, Any] | None = None) -> dict:
+    return report_step(scores, out, baseline_scores, seed, config)
 
 
 @task(name="publish-artifacts", cache_policy=NO_CACHE, persist_result=False)
@@ -249,8 +250,13 @@ def audit_flow(
     text_field: str = "text",
     max_chars: int = 1_000_000,
     seed: int = 0,
+    report_config: dict[str, Any] | None = None,
 ) -> dict:
     """Audit ``inputs``: returns ``{"paths": {...}, "manifest": ..., "report": ...}``.
+
+    ``report_config`` holds the report's settings (estimation method, bootstrap size, verdict
+    rules, allowances for unseen models; see :func:`pipeline.report.build_report`); it is
+    checked before any work starts.
 
     The index is built when ``teacher`` references are given and no ``index``; the classifier
     is trained when ``teacher`` and ``human`` references are given and no ``model``. Baseline
@@ -258,9 +264,11 @@ def audit_flow(
     the MinHash index's LSH buckets live in that Redis while scoring (Dask workers share them).
     """
     from flows.ingest import ingest_flow
+    from pipeline.report import check_report_config
 
     if model is None and index is None and not teacher:
         raise StepError("nothing to detect with: give --teacher (and --human) references, --model or --index")
+    check_report_config(report_config)
     layout = AuditLayout(Path(out))
     paths: dict[str, str | None] = {"corpus": str(layout.corpus)}
     ingest_options = {"source": source, "fmt": fmt, "text_field": text_field, "max_chars": max_chars}
@@ -311,7 +319,7 @@ def audit_flow(
 
     # 4. report and artifacts
     _notify("report", "start")
-    report = report_task(str(layout.scores), str(layout.report), baseline_scores, seed)
+    report = report_task(str(layout.scores), str(layout.report), baseline_scores, seed, report_config)
     report_path = layout.report / "report.json"
     paths["report"] = str(report_path)
     publish_artifacts(report, manifest, str(report_path))

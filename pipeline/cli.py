@@ -17,6 +17,7 @@ commands call the library directly and need no server.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
@@ -451,6 +452,30 @@ def detect(
     )
 
 
+REPORT_CONFIG_HELP = (
+    "JSON file of report settings: method, n_boot, top_domains, estimation_fpr, verdict {...}, "
+    "unseen_models {...} (docs/verdict.md). Recorded in report.json."
+)
+
+
+def read_report_config(path: Path | None) -> dict | None:
+    """The report settings in the JSON file at ``path`` (None: defaults), checked."""
+    if path is None:
+        return None
+    from pipeline.report import check_report_config
+
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"report config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"cannot read report config {path}: {exc}") from None
+    if not isinstance(config, dict):
+        raise CliError(f"report config {path} must hold a JSON object, not {type(config).__name__}")
+    check_report_config(config)
+    return config
+
+
 @app.command()
 @one_line_errors
 def report(
@@ -458,11 +483,12 @@ def report(
     out: Path = typer.Option(..., "--out", help="Report directory to write (report.json)."),
     baseline: Path | None = typer.Option(None, "--baseline", help="Scores of a pre-LLM baseline crawl."),
     seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    config: Path | None = typer.Option(None, "--config", help=REPORT_CONFIG_HELP),
 ) -> None:
     """Estimate the teacher share with intervals and give a verdict per source."""
     from pipeline.steps import report_step
 
-    result = report_step(scores, out, baseline, seed)
+    result = report_step(scores, out, baseline, seed, read_report_config(config))
     _print_summary_text(result)
     _stdout().print(f"report written to {out / 'report.json'}", markup=False)
 
@@ -540,6 +566,7 @@ def audit(
     text_field: str = typer.Option("text", "--text-field"),
     max_chars: int = typer.Option(1_000_000, "--max-chars"),
     seed: int = typer.Option(0, "--seed"),
+    report_config: Path | None = typer.Option(None, "--report-config", help=REPORT_CONFIG_HELP),
     redis_url: str | None = typer.Option(
         None, "--redis-url", envvar="DISTILL_AUDIT_REDIS_URL",
         help="Keep the MinHash index's LSH buckets in this Redis (redis://host:port/db) while scoring.",
@@ -566,6 +593,7 @@ def audit(
         text_field=text_field,
         max_chars=max_chars,
         seed=seed,
+        report_config=read_report_config(report_config),
     )
 
 

@@ -141,6 +141,53 @@ WEIGHTED_FIT = True
 MIN_POOLING = 0.5
 
 
+@dataclass(frozen=True)
+class UnseenModels:
+    """How far models the classifier never saw may stray from the placement's measured rates.
+
+    The defaults are the measured settings of the constants above (each documents its
+    measurement): ``other_llm_likeness`` (:data:`OTHER_LLM_UNSEEN_LIKENESS`, the interval),
+    ``test_other_llm_likeness`` (:data:`EXCESS_TEST_UNSEEN_LIKENESS`, the verdict's excess
+    test), ``teacher_other_likeness`` (:data:`UNSEEN_TEACHER_OTHER_LIKENESS`) and
+    ``teacher_min_detectability`` (:data:`UNSEEN_TEACHER_MIN_DETECTABILITY`). A team whose crawl
+    holds only models the classifier was trained on (its teacher version included) can narrow
+    them; every report records the settings it used (``inputs.unseen_models``).
+    """
+
+    other_llm_likeness: float = OTHER_LLM_UNSEEN_LIKENESS
+    test_other_llm_likeness: float = EXCESS_TEST_UNSEEN_LIKENESS
+    teacher_other_likeness: float = UNSEEN_TEACHER_OTHER_LIKENESS
+    teacher_min_detectability: float = UNSEEN_TEACHER_MIN_DETECTABILITY
+
+    def __post_init__(self) -> None:
+        for name, value in self.__dict__.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"unseen_models.{name} must be a number, got {value!r}")
+            low = 0.05 if name == "teacher_min_detectability" else 0.0
+            if not low <= value <= 1.0:
+                raise ValueError(f"unseen_models.{name} must lie in [{low}, 1], got {value}")
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any] | UnseenModels | None) -> UnseenModels:
+        """Settings from a mapping of field names (unknown names are refused)."""
+        if isinstance(config, UnseenModels):
+            return config
+        config = dict(config or {})
+        unknown = sorted(set(config) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown unseen_models setting(s): {', '.join(unknown)}; "
+                             f"known: {', '.join(cls.__dataclass_fields__)}")
+        return cls(**config)
+
+    @property
+    def teacher_branch(self) -> bool:
+        """Whether half of the bootstrap replicates model an unseen teacher version."""
+        return self.teacher_other_likeness > 0 or self.teacher_min_detectability < 1
+
+
+DEFAULT_UNSEEN = UnseenModels()
+
+
 def wilson_interval(k: float, n: float, z: float = 1.959964) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion ``k / n`` (``(0, 1)`` when ``n == 0``)."""
     if n <= 0:
@@ -492,6 +539,8 @@ class ShareEstimate:
     interval: str  # "bootstrap" or "wilson"
     n: int
     draws: np.ndarray | None = field(default=None, repr=False)  # bootstrap replicates, if any
+    #: the settings the replicates were drawn with (their halves are two branches, see :func:`_pct`)
+    unseen: UnseenModels = field(default=DEFAULT_UNSEEN, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -507,7 +556,8 @@ def _r(x: float) -> float | None:
 
 
 def _placement_matrix(placement: Placement, rng: np.random.Generator | None, size: int = 1,
-                      split: bool = SPLIT_TEACHER_KINDS, whole_weight: float = 0.0):
+                      split: bool = SPLIT_TEACHER_KINDS, whole_weight: float = 0.0,
+                      unseen: UnseenModels = DEFAULT_UNSEEN):
     """Columns per kind family: (teacher family, other-LLM family).
 
     Returns stratum-rate matrices ``(size, N_STRATA, K)``, teacher-score means ``(size, K)``,
@@ -517,7 +567,9 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
     the kinds are mixed with Dirichlet(1) weights and each kind's rates drawn from their Beta
     posterior; without, the kinds are mixed equally at their point rates. ``whole_weight``
     moves that share of the teacher mix onto the ``whole`` kind (prompt/response documents,
-    whose scored response is a whole teacher answer).
+    whose scored response is a whole teacher answer). With ``rng``, ``unseen`` moves the columns
+    as models the classifier never saw might (:class:`UnseenModels`; the second half of the
+    replicates model an unseen teacher version, the first half unseen other LLMs).
     """
     teacher = [k for k in placement.teacher_kinds if k in placement.kinds]
     other = [k for k in placement.kinds if k not in placement.teacher_kinds]
@@ -549,13 +601,13 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
         w = _kind_weights(fam, rng, size, whole_weight if fam is families[0] else 0.0)
         mixed = np.einsum("bsk,bk->bs", rates, w)
         if rng is not None and other and fam is families[-1]:
-            unseen_teacher = _unseen_teacher_replicates(size)[:, None]
+            unseen_teacher = _unseen_teacher_replicates(size, unseen)[:, None]
             seen_other = mixed
             mixed = np.where(unseen_teacher, seen_other,
                              _unseen_llm_signature(seen_other, np.mean(mats[:n_teacher], axis=0), rng,
-                                                   OTHER_LLM_UNSEEN_LIKENESS))
+                                                   unseen.other_llm_likeness))
             # the other branch: the teacher columns as an unseen teacher version's might be
-            drift = unseen_teacher * rng.uniform(0.0, UNSEEN_TEACHER_OTHER_LIKENESS, size=(size, 1))
+            drift = unseen_teacher * rng.uniform(0.0, unseen.teacher_other_likeness, size=(size, 1))
             mats[:n_teacher] = [(1.0 - drift) * m + drift * seen_other for m in mats[:n_teacher]]
         mats.append(mixed)
         ts = np.array([float(placement.kinds[k].get("teacher_score_mean", np.nan)) for k in fam])
@@ -565,8 +617,8 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
     if rng is not None:
         # an unseen teacher version is also caught less often (the rest is never flagged); this
         # applies without an other-LLM column too
-        detectable = np.where(_unseen_teacher_replicates(size)[:, None],
-                              rng.uniform(UNSEEN_TEACHER_MIN_DETECTABILITY, 1.0, size=(size, 1)), 1.0)
+        detectable = np.where(_unseen_teacher_replicates(size, unseen)[:, None],
+                              rng.uniform(unseen.teacher_min_detectability, 1.0, size=(size, 1)), 1.0)
         mats[:n_teacher] = [detectable * m for m in mats[:n_teacher]]
     cr = np.array([float(placement.kinds[k].get("char_recall", np.nan)) for k in teacher])
     recall = _kind_weights(teacher, rng, size, whole_weight) @ cr
@@ -590,12 +642,12 @@ def _unseen_llm_signature(other: np.ndarray, teacher: np.ndarray, rng: np.random
     return (1.0 - likeness) * other + likeness * teacher
 
 
-def _unseen_teacher_replicates(size: int) -> np.ndarray:
-    """Which of ``size`` bootstrap replicates take the unseen-teacher-version branch (the second
-    half; none when :data:`UNSEEN_TEACHER_OTHER_LIKENESS` is 0). :func:`_pct` relies on this
-    layout, which every replicate array of one group, and of groups combined, shares."""
+def _unseen_teacher_replicates(size: int, unseen: UnseenModels = DEFAULT_UNSEEN) -> np.ndarray:
+    """Which of ``size`` bootstrap replicates take the unseen-teacher-version branch: the second
+    half, none when ``unseen.teacher_branch`` is off. :func:`_pct` relies on this layout, which
+    every replicate array of one group, and of groups combined, shares."""
     branch = np.zeros(size, dtype=bool)
-    if UNSEEN_TEACHER_OTHER_LIKENESS > 0 and size >= 2:
+    if unseen.teacher_branch and size >= 2:
         branch[size // 2:] = True
     return branch
 
@@ -733,6 +785,7 @@ def excess_test(
     whole_weight: float = 0.0,
     n_sims: int = 1000,
     seed: int = 0,
+    unseen: UnseenModels = DEFAULT_UNSEEN,
 ) -> tuple[float, float]:
     """One-sided test that the classifier flags exceed the human false positives: (p, statistic).
 
@@ -775,7 +828,7 @@ def excess_test(
         # how often other LLMs' text reaches the teacher strata depends on the crawl's other
         # LLMs, which the classifier may never have seen: drawn per simulation, with the
         # other-LLM share that best explains the group without the teacher at that draw
-        other_drawn = _unseen_other_columns(mat, n_teacher, rng, n_sims, EXCESS_TEST_UNSEEN_LIKENESS)
+        other_drawn = _unseen_other_columns(mat, n_teacher, rng, n_sims, unseen.test_other_llm_likeness)
         w_rest = None if w is None else w[1:]
         pi_other = np.stack([_solve(q_rest[1:], phi_point[1:], drawn[1:], w_rest) for drawn in other_drawn])
         rates = phi_null + np.einsum("skj,sj->sk", other_drawn - phi_null[:, :, None], pi_other)
@@ -798,8 +851,11 @@ def estimate_group(
     n_boot: int = 1000,
     seed: int = 0,
     whole_weight: float = 0.0,
+    unseen: UnseenModels = DEFAULT_UNSEEN,
 ) -> dict[str, ShareEstimate]:
     """Teacher and any-LLM shares of one group, by documents and by characters.
+
+    ``unseen``: the allowances for models the classifier never saw (:class:`UnseenModels`).
 
     ``whole_weight``: the share of the group's flagged documents laid out as prompt/response;
     their scored response is a whole answer, so that share of the TPR mix is the ``whole``
@@ -842,7 +898,7 @@ def estimate_group(
         # pages came out +0.6 to +3.0 pp, in the middle +0.4 to +1.1; the price is a pull down
         # where all LLM text is the teacher's (bench/results_estimation.md, "Session 4")
         mat = mat.copy()
-        mat[:, n_teacher:] = _unseen_other_columns(mat, n_teacher, None, 1, OTHER_LLM_UNSEEN_LIKENESS)[0]
+        mat[:, n_teacher:] = _unseen_other_columns(mat, n_teacher, None, 1, unseen.other_llm_likeness)[0]
     fit_w = stratum_weights(q_obs, n - counts.strata[0],
                             _phi_draws(fp_models, weights, np.random.default_rng(seed + 1), 400,
                                        counts.strata.size, q_obs))
@@ -883,7 +939,7 @@ def estimate_group(
         interval = "wilson"
     else:
         (teacher_ci, llm_ci, char_ci), draws = _bootstrap_cis(counts, fp_models, placement, weights, used,
-                                                               n_boot, seed, whole_weight, fit_w)
+                                                               n_boot, seed, whole_weight, fit_w, unseen)
         interval = "bootstrap"
     ref_weight = float(sum(w for (m, _), w in zip(fp_models, weights, strict=True) if m.counts is None))
     if ref_weight > 0 and used != "cc":
@@ -905,14 +961,15 @@ def estimate_group(
         est = _clip01(point[used][idx])
         return ShareEstimate(est, min(ci[0], est), max(ci[1], est), used,
                              cc_teacher if idx == 0 else cc_llm,
-                             {k: _clip01(v[idx]) for k, v in point.items()}, label, interval, n, draws[idx])
+                             {k: _clip01(v[idx]) for k, v in point.items()}, label, interval, n, draws[idx],
+                             unseen)
 
     char_est = _clip01(char_point)
     return {
         "teacher": share(0, teacher_ci),
         "llm": share(1, llm_ci),
         "teacher_chars": ShareEstimate(char_est, min(char_ci[0], char_est), max(char_ci[1], char_est),
-                                       used, _clip01(char_cc), {}, label, interval, n, draws[2]),
+                                       used, _clip01(char_cc), {}, label, interval, n, draws[2], unseen),
     }
 
 
@@ -930,11 +987,13 @@ def combine_estimates(parts: Sequence[tuple[Mapping[str, ShareEstimate], float, 
         ests = [p[key] for p, _, _ in parts]
         if any(e.draws is None for e in ests):
             return None
+        if len({e.unseen for e in ests}) > 1 or len({e.draws.size for e in ests}) > 1:
+            raise ValueError("parts drawn with different bootstrap settings cannot be combined")
         w = np.array([chars if key == "teacher_chars" else n for _, n, chars in parts], dtype=np.float64)
         w = w / max(w.sum(), 1e-12)
         est = float(sum(wi * e.estimate for wi, e in zip(w, ests, strict=True)))
         draws = sum(wi * e.draws for wi, e in zip(w, ests, strict=True))
-        lo, hi = _pct(draws)
+        lo, hi = _pct(draws, ests[0].unseen)
         # the parts share unknowns that independent bootstraps treat as independent (the genres'
         # false-positive rates, the TPR transfer), so the interval is at least the weighted
         # interval of the parts (as if those errors moved together)
@@ -945,7 +1004,7 @@ def combine_estimates(parts: Sequence[tuple[Mapping[str, ShareEstimate], float, 
         out[key] = ShareEstimate(est, min(lo, est), max(hi, est), ests[0].method,
                                  float(sum(wi * e.flagged_share for wi, e in zip(w, ests, strict=True))),
                                  by_method, ests[0].calibration, "bootstrap",
-                                 int(sum(e.n for e in ests)), draws)
+                                 int(sum(e.n for e in ests)), draws, ests[0].unseen)
     return out
 
 
@@ -953,7 +1012,8 @@ def _clip01(x: float) -> float:
     return float(min(max(x, 0.0), 1.0)) if math.isfinite(x) else float("nan")
 
 
-def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, whole_weight=0.0, fit_w=None):
+def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, whole_weight=0.0, fit_w=None,
+                   unseen: UnseenModels = DEFAULT_UNSEEN):
     rng = np.random.default_rng(seed)
     n = counts.n
     b = n_boot
@@ -975,8 +1035,10 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, 
         phi_t += w * ts
         phi_l += w * ls
         phi_c += w * c
-    mat, _, _, recall, n_teacher = _placement_matrix(placement, rng, b, whole_weight=whole_weight)
-    _, mts, mls, _, _ = _placement_matrix(placement, rng, b, split=False, whole_weight=whole_weight)
+    mat, _, _, recall, n_teacher = _placement_matrix(placement, rng, b, whole_weight=whole_weight,
+                                                     unseen=unseen)
+    _, mts, mls, _, _ = _placement_matrix(placement, rng, b, split=False, whole_weight=whole_weight,
+                                          unseen=unseen)
     t_out, l_out, c_out = np.empty(b), np.empty(b), np.empty(b)
     ts_mean = counts.teacher_score_sum / max(n - counts.strata[0], 1)
     ls_mean = counts.llm_score_sum / max(n - counts.strata[0], 1)
@@ -1009,13 +1071,13 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, 
         else:
             corrected = _clip01(excess / max(recall[i] - phi_c[i], 1e-6))
             c_out[i] = mc * scale + (1 - copy_share * scale) * corrected
-    return (_pct(t_out), _pct(l_out), _pct(c_out)), (t_out, l_out, c_out)
+    return (_pct(t_out, unseen), _pct(l_out, unseen), _pct(c_out, unseen)), (t_out, l_out, c_out)
 
 
-def _pct(x: np.ndarray) -> tuple[float, float]:
+def _pct(x: np.ndarray, unseen: UnseenModels = DEFAULT_UNSEEN) -> tuple[float, float]:
     """95% percentile interval of bootstrap replicates: the union of the intervals of the two
     branches of :func:`_unseen_teacher_replicates` (each a world the data cannot rule out)."""
-    branch = _unseen_teacher_replicates(x.size)
+    branch = _unseen_teacher_replicates(x.size, unseen)
     parts = [x[branch], x[~branch]] if branch.any() else [x]
     lo, hi = 1.0, 0.0
     for part in parts:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from pipeline.estimate import (
     Calibrator,
     Placement,
     ScoreArrays,
+    UnseenModels,
     calibration_summary,
     combine_estimates,
     estimate_group,
@@ -42,6 +44,9 @@ REPORT_SCHEMA_VERSION = "1"
 REPORT_FILE = "report.json"
 DEFAULT_TOP_DOMAINS = 20
 DEFAULT_N_BOOT = 1000
+#: what ``config`` of :func:`build_report` may hold (anything else is refused)
+REPORT_CONFIG_KEYS = ("method", "n_boot", "top_domains", "estimation_fpr", "two_level", "verdict",
+                      "unseen_models")
 
 
 class ReportError(ValueError):
@@ -116,6 +121,28 @@ def _share_json(est: Mapping[str, Any], chars: Mapping[str, Any] | None, cal: di
     return out
 
 
+def check_report_config(config: Mapping[str, Any] | None) -> None:
+    """Refuse a report ``config`` that :func:`build_report` would refuse, before any work is done
+    (one :class:`ReportError` line naming the setting)."""
+    config = dict(config or {})
+    unknown = sorted(set(config) - set(REPORT_CONFIG_KEYS))
+    if unknown:
+        raise ReportError(f"unknown report setting(s): {', '.join(unknown)}; "
+                          f"known: {', '.join(REPORT_CONFIG_KEYS)}")
+    method = config.get("method", DEFAULT_METHOD)
+    if method not in METHODS:
+        raise ReportError(f"unknown estimation method {method!r}; choose one of {', '.join(METHODS)}")
+    try:
+        VerdictConfig.from_mapping(config.get("verdict"))
+        UnseenModels.from_mapping(config.get("unseen_models"))
+        for key, kind in (("n_boot", int), ("top_domains", int), ("estimation_fpr", float)):
+            if key in config and (isinstance(config[key], bool) or not isinstance(config[key], (int, float))
+                                  or kind(config[key]) < 0):
+                raise ValueError(f"{key} must be a non-negative number, got {config[key]!r}")
+    except (TypeError, ValueError) as exc:
+        raise ReportError(str(exc)) from exc
+
+
 def report_from_tables(
     table: pa.Table,
     info: Mapping[str, Any],
@@ -126,12 +153,12 @@ def report_from_tables(
 ) -> dict[str, Any]:
     """The report dict from in-memory scores tables (what :func:`build_report` writes)."""
     config = dict(config or {})
+    check_report_config(config)
     method = config.get("method", DEFAULT_METHOD)
-    if method not in METHODS:
-        raise ReportError(f"unknown estimation method {method!r}; choose one of {', '.join(METHODS)}")
     n_boot = int(config.get("n_boot", DEFAULT_N_BOOT))
     top_n = int(config.get("top_domains", DEFAULT_TOP_DOMAINS))
     vconfig = VerdictConfig.from_mapping(config.get("verdict"))
+    unseen = UnseenModels.from_mapping(config.get("unseen_models"))
     if baseline is not None:
         check_compatible(info, baseline[1])
     rule = info.get("flag_rule", {})
@@ -185,13 +212,13 @@ def report_from_tables(
             for part, ww, off in ((structured, 1.0, 0), (plain, 0.0, 7919)):
                 est = estimate_group(arrays.counts(part), calibrator.mix(cells, part), placement,
                                      method=method, n_boot=n_boot, seed=seed + seed_offset + off,
-                                     whole_weight=ww)
+                                     whole_weight=ww, unseen=unseen)
                 parts.append((est, float(part.sum()), float(arrays.n_chars[part].sum())))
             res = combine_estimates(parts)
         if res is None:
             whole_weight = float(rows.structured[flagged].mean()) if flagged.any() else 0.0
             res = estimate_group(arrays.counts(mask), mix, placement, method=method, n_boot=n_boot,
-                                 seed=seed + seed_offset, whole_weight=whole_weight)
+                                 seed=seed + seed_offset, whole_weight=whole_weight, unseen=unseen)
         cal = calibration_summary(mix)
         weights = np.array([w for _, w in mix])
         weights = weights / weights.sum()
@@ -204,7 +231,8 @@ def report_from_tables(
         if n >= vconfig.min_documents:
             whole_weight = float(rows.structured[flagged].mean()) if flagged.any() else 0.0
             excess = excess_test(test_arrays.counts(mask), test_calibrator.mix(test_cells, mask),
-                                 test_placement, whole_weight, seed=seed + seed_offset + 104_729)
+                                 test_placement, whole_weight, seed=seed + seed_offset + 104_729,
+                                 unseen=unseen)
         verdict = judge(n, teacher, expected, _subset(rows, mask), vconfig, calibrated, use_domains, excess,
                         llm_share=llm)
         return {"documents": n, "characters": int(arrays.n_chars[mask].sum()), "teacher_share": teacher,
@@ -243,6 +271,7 @@ def report_from_tables(
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "inputs": {**(inputs or {}), "method": method, "n_boot": n_boot, "seed": seed,
                    "verdict_config": {k: v for k, v in vconfig.__dict__.items()},
+                   "unseen_models": asdict(unseen),
                    "baseline_documents": base_arrays.n if base_arrays is not None else 0},
         "corpus": {"documents": n, "characters": int(arrays.n_chars.sum()),
                    "sources": len(sources)},
@@ -285,8 +314,10 @@ def build_report(
     ``config`` may hold ``method`` ("cc", "acc", "pacc"), ``n_boot``, ``top_domains``,
     ``estimation_fpr`` (with a baseline: count the shares at classifier thresholds that held-out
     human pages exceed this often, see :func:`pipeline.estimate.estimation_thresholds`; default
-    0, the decision thresholds) and ``verdict`` (a mapping of
-    :class:`pipeline.verdict.VerdictConfig` fields).
+    0, the decision thresholds; ``two_level`` counts both levels as strata), ``verdict`` (a
+    mapping of :class:`pipeline.verdict.VerdictConfig` fields) and ``unseen_models`` (a mapping
+    of :class:`pipeline.estimate.UnseenModels` fields: the allowances for models the classifier
+    never saw). Unknown keys are refused.
     """
     table, info = read_scores(scores_dir)
     baseline = read_scores(baseline_scores_dir) if baseline_scores_dir is not None else None

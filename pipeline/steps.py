@@ -9,7 +9,7 @@ commands never import Prefect.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +149,13 @@ def detect_step(
 
 
 def report_step(
-    scores: str | Path, out: str | Path, baseline_scores: str | Path | None = None, seed: int = 0
+    scores: str | Path,
+    out: str | Path,
+    baseline_scores: str | Path | None = None,
+    seed: int = 0,
+    config: Mapping[str, Any] | None = None,
 ) -> dict:
+    """``report.json`` for the scores; ``config`` as :func:`pipeline.report.build_report`'s."""
     from pipeline.report import build_report
 
-    return build_report(scores, out, baseline_scores_dir=baseline_scores, seed=seed)
+    return build_report(scores, out, baseline_scores_dir=baseline_scores, config=config, seed=seed)

@@ -110,6 +110,28 @@ def test_index_detect_report_commands(sample_corpus, tmp_path) -> None:
     assert report["corpus"]["documents"] == scores.num_rows
     assert f"verdict: {report['verdict']['label']}" in reported.stdout
 
+    # report settings from a JSON file, recorded in the report; bad files fail in one line
+    config = tmp_path / "report-config.json"
+    config.write_text(json.dumps({"n_boot": 200, "verdict": {"clean_max_ci_high": 0.03},
+                                  "unseen_models": {"teacher_min_detectability": 0.8}}))
+    configured = _run("report", scores_dir, "--out", tmp_path / "report2", "--config", config)
+    assert configured.exit_code == 0, configured.output
+    inputs = json.loads((tmp_path / "report2" / "report.json").read_text())["inputs"]
+    assert inputs["n_boot"] == 200 and inputs["verdict_config"]["clean_max_ci_high"] == 0.03
+    assert inputs["unseen_models"]["teacher_min_detectability"] == 0.8
+    for text, fragment in (("{not json", "cannot read report config"), ("[1, 2]", "must hold a JSON object"),
+                           ('{"verdict": {"clean_max": 1}}', "unknown verdict setting"),
+                           ('{"n_boot": -5}', "n_boot must be a non-negative number")):
+        config.write_text(text)
+        _assert_one_line_error(_run("report", scores_dir, "--out", tmp_path / "r3", "--config", config),
+                               fragment)
+        _assert_one_line_error(_run("audit", sample_corpus, "--index", index_dir, "--out", tmp_path / "a3",
+                                    "--report-config", config), fragment)
+    assert not (tmp_path / "r3").exists() and not (tmp_path / "a3").exists()
+    missing = tmp_path / "nope.json"
+    _assert_one_line_error(_run("report", scores_dir, "--out", tmp_path / "r3", "--config", missing),
+                           "report config file not found")
+
 
 @pytest.fixture
 def sample_index(tmp_path, redis_url):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import pipeline.estimate as estimate_module
 from pipeline.estimate import (
     METHODS,
     STRATA_TWO_LEVEL,
@@ -18,6 +17,7 @@ from pipeline.estimate import (
     FalsePositiveModel,
     Placement,
     ScoreArrays,
+    UnseenModels,
     combine_estimates,
     doc_strata,
     estimate_group,
@@ -105,7 +105,7 @@ def test_other_llm_text_is_not_counted_as_teacher():
     assert res["teacher"].by_method["cc"] > res["teacher"].estimate
 
 
-def test_without_a_baseline_the_interval_is_wider_and_still_covers(monkeypatch):
+def test_without_a_baseline_the_interval_is_wider_and_still_covers():
     rng = np.random.default_rng(7)
     counts, _ = simulate(rng, 5000, 0.04, human=(0.0, 0.05, 0.05, 0.02))  # a genre the references under-rate
     metrics = {"operating_point": {"fpr": 0.01, "tpr": 0.8},
@@ -118,9 +118,10 @@ def test_without_a_baseline_the_interval_is_wider_and_still_covers(monkeypatch):
     # the calibration's own effect, without the allowance for unseen teacher versions (which
     # widens both intervals: here the baseline under-rates the crawl's genre, so its interval
     # misses the truth and that allowance stretches it the most)
-    monkeypatch.setattr(estimate_module, "UNSEEN_TEACHER_OTHER_LIKENESS", 0.0)
-    with_base = estimate_group(counts, [(base, 1.0)], pl, n_boot=300, seed=3)["teacher"]
-    without = estimate_group(counts, [(reference_fp_model(metrics), 1.0)], pl, n_boot=300, seed=3)["teacher"]
+    seen_teacher = UnseenModels(teacher_other_likeness=0.0, teacher_min_detectability=1.0)
+    with_base = estimate_group(counts, [(base, 1.0)], pl, n_boot=300, seed=3, unseen=seen_teacher)["teacher"]
+    without = estimate_group(counts, [(reference_fp_model(metrics), 1.0)], pl, n_boot=300, seed=3,
+                             unseen=seen_teacher)["teacher"]
     assert without.ci_high - without.ci_low > with_base.ci_high - with_base.ci_low
 
 
@@ -156,13 +157,12 @@ def test_bootstrap_is_seeded_and_methods_are_validated():
         estimate_group(counts, [(base, 1.0)], pl, method="magic")
 
 
-def test_many_small_baseline_cells_are_pooled_so_a_real_excess_stays_visible(monkeypatch):
+def test_many_small_baseline_cells_are_pooled_so_a_real_excess_stays_visible():
     # 60 domains of 30 baseline pages with almost no false positives, and a crawl over those
     # domains with 3% embedded teacher text: a Jeffreys prior per cell would add half a false
     # positive per stratum to each cell and push the whole interval below the truth. (The
     # allowance for unseen other LLMs, which lets the lower end of a teacher share reach zero
     # whenever its LLM text could be another model's, is off: this is about the human side.)
-    monkeypatch.setattr(estimate_module, "OTHER_LLM_UNSEEN_LIKENESS", 0.0)
     rng = np.random.default_rng(19)
     human = (0.0, 0.001, 0.001, 0.002)
     base_counts, _ = simulate(rng, 1800, 0.0, human=human)
@@ -174,7 +174,8 @@ def test_many_small_baseline_cells_are_pooled_so_a_real_excess_stays_visible(mon
                                                               np.arange(1800) // 30 == i))
              for i in range(60)]
     counts, _ = simulate(rng, 4000, 0.03, embedded=0.8, human=human)
-    res = estimate_group(counts, [(c, 1.0) for c in cells], placement(rng), n_boot=300, seed=5)["teacher"]
+    res = estimate_group(counts, [(c, 1.0) for c in cells], placement(rng), n_boot=300, seed=5,
+                         unseen=UnseenModels(other_llm_likeness=0.0))["teacher"]
     assert res.ci_low <= 0.03 <= res.ci_high
     assert res.ci_low > 0.005
 
@@ -313,11 +314,11 @@ def test_excess_test_rejects_a_real_excess_and_not_the_baselines_own_rates():
     assert excess_test(other, [(base, 1.0)], pl, n_sims=300, seed=1)[0] > 0.01
 
 
-def test_other_llms_caught_as_teacher_more_often_than_in_the_placement_are_no_evidence(monkeypatch):
+def test_other_llms_caught_as_teacher_more_often_than_in_the_placement_are_no_evidence():
     """The crawl's other LLMs are models the classifier never saw and reach the teacher strata
     four times as often as the placement pool's (bench.unseen_llms measured 3-5x): the excess test
     must not read that as teacher text, and the interval must still reach zero. Without the
-    allowances for unseen models (EXCESS_TEST_UNSEEN_LIKENESS, OTHER_LLM_UNSEEN_LIKENESS = 0)
+    allowances for unseen other LLMs (UnseenModels with both likenesses 0)
     the test reads it so, the interval excludes zero and the point estimate is 5%."""
     rng = np.random.default_rng(43)
     pl = placement(rng, n=2000)
@@ -331,20 +332,19 @@ def test_other_llms_caught_as_teacher_more_often_than_in_the_placement_are_no_ev
     # this toy model 6% is found in about half the runs, 4% seldom: it could be an unseen LLM's)
     mixed, _ = simulate(rng, 2000, 0.08, other_share=0.02, embedded=0.3)
     assert excess_test(mixed, [(base, 1.0)], pl, n_sims=500, seed=3)[0] < 0.01
-    monkeypatch.setattr(estimate_module, "EXCESS_TEST_UNSEEN_LIKENESS", 0.0)
-    assert excess_test(corpus, [(base, 1.0)], pl, n_sims=500, seed=2)[0] < 0.01
-    monkeypatch.setattr(estimate_module, "OTHER_LLM_UNSEEN_LIKENESS", 0.0)
-    at_seen_rates = estimate_group(corpus, [(base, 1.0)], pl, n_boot=300, seed=2)["teacher"]
+    seen = UnseenModels(other_llm_likeness=0.0, test_other_llm_likeness=0.0)
+    assert excess_test(corpus, [(base, 1.0)], pl, n_sims=500, seed=2, unseen=seen)[0] < 0.01
+    at_seen_rates = estimate_group(corpus, [(base, 1.0)], pl, n_boot=300, seed=2, unseen=seen)["teacher"]
     assert at_seen_rates.ci_low > 0.01
     # the point estimate takes the middle of the allowance: much nearer the truth (0) here
     assert allowed.estimate < at_seen_rates.estimate / 3
 
 
-def test_an_unseen_teacher_version_taken_for_other_llms_stays_inside_the_interval(monkeypatch):
+def test_an_unseen_teacher_version_taken_for_other_llms_stays_inside_the_interval():
     """A teacher version the classifier never saw lands mostly in the any-LLM stratum
     (bench.unseen_llms: GPT-4 held out, 0.69-0.80 of the way from the teacher's stratum rates to
     other LLMs'). 10% of such text: the interval's upper end must reach it, while a group with no
-    LLM text keeps a narrow interval. Without the allowance (UNSEEN_TEACHER_OTHER_LIKENESS = 0)
+    LLM text keeps a narrow interval. Without the allowance (teacher likeness 0, detectability 1)
     the interval excludes the truth."""
     rng = np.random.default_rng(59)
     pl = placement(rng, n=2000)
@@ -360,8 +360,8 @@ def test_an_unseen_teacher_version_taken_for_other_llms_stays_inside_the_interva
     assert np.mean(kinds == 3) == pytest.approx(0.1, abs=0.005)
     assert allowed.ci_low == 0.0 and allowed.ci_high >= llm.estimate
     assert estimate_group(clean, [(base, 1.0)], pl, n_boot=400, seed=4)["teacher"].ci_high < 0.02
-    monkeypatch.setattr(estimate_module, "UNSEEN_TEACHER_OTHER_LIKENESS", 0.0)
-    without = estimate_group(corpus, [(base, 1.0)], pl, n_boot=400, seed=4)["teacher"]
+    seen_teacher = UnseenModels(teacher_other_likeness=0.0, teacher_min_detectability=1.0)
+    without = estimate_group(corpus, [(base, 1.0)], pl, n_boot=400, seed=4, unseen=seen_teacher)["teacher"]
     assert without.ci_high < llm.estimate / 3
     # the point estimate does not move: the allowance widens the interval only
     assert without.estimate == pytest.approx(allowed.estimate)

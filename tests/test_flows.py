@@ -24,6 +24,7 @@ def index_only_audit(prefect_harness, tmp_path_factory) -> dict:
         out=str(out),
         teacher=[str(SAMPLE_DIR / "teacher")],
         baseline=[str(SAMPLE_DIR / "baseline")],
+        report_config={"n_boot": 300, "unseen_models": {"teacher_min_detectability": 0.8}},
         return_state=True,
     )
     assert state.is_completed(), state
@@ -54,6 +55,9 @@ def test_audit_flow_writes_every_step(index_only_audit) -> None:
     report = json.loads(Path(paths["report"]).read_text())
     assert report == json.loads(json.dumps(result["report"], default=str))
     assert report["corpus"]["documents"] == counts["written"]
+    # the flow's report settings reach the report, which records them
+    assert report["inputs"]["n_boot"] == 300
+    assert report["inputs"]["unseen_models"]["teacher_min_detectability"] == 0.8
     # the sample crawl holds copies of teacher references; the index finds them
     assert report["teacher_share"]["flagged_share"] > 0
 
@@ -83,6 +87,12 @@ def test_audit_flow_refuses_without_any_detector(prefect_harness, tmp_path) -> N
     with pytest.raises(StepError, match="nothing to detect with"):
         audit_flow(inputs=[str(SAMPLE_DIR / "crawl")], out=str(tmp_path / "audit"))
     assert not (tmp_path / "audit" / "corpus").exists()  # refused before ingesting anything
+    from pipeline.report import ReportError
+
+    with pytest.raises(ReportError, match="unknown report setting"):
+        audit_flow(inputs=[str(SAMPLE_DIR / "crawl")], out=str(tmp_path / "audit"),
+                   teacher=[str(SAMPLE_DIR / "teacher")], report_config={"boot": 5})
+    assert not (tmp_path / "audit" / "corpus").exists()
 
 
 def test_failing_run_prints_no_traceback_under_embedded_prefect(prefect_harness, tmp_path, capfd) -> None:

@@ -23,6 +23,15 @@ def scored(tmp_path_factory, small_index, small_corpus):  # noqa: F811
     return out
 
 
+def test_report_records_the_allowances_for_unseen_models_it_used(tmp_path, scored):
+    default = build_report(scored, tmp_path / "r1", config={"n_boot": 100}, seed=1)["inputs"]["unseen_models"]
+    assert default == {"other_llm_likeness": 0.9, "test_other_llm_likeness": 0.6,
+                       "teacher_other_likeness": 0.9, "teacher_min_detectability": 0.6}
+    narrow = {"teacher_other_likeness": 0.0, "teacher_min_detectability": 1.0}
+    report = build_report(scored, tmp_path / "r2", config={"n_boot": 100, "unseen_models": narrow}, seed=1)
+    assert report["inputs"]["unseen_models"] == {**default, **narrow}
+
+
 def test_report_has_the_issue_keys_and_a_readable_verdict(tmp_path, scored, small_corpus):  # noqa: F811
     report = build_report(scored, tmp_path / "report", config={"n_boot": 200}, seed=3)
     on_disk = json.loads((tmp_path / "report" / REPORT_FILE).read_text())
@@ -85,3 +94,9 @@ def test_baseline_scored_with_another_index_is_refused(tmp_path, scored, small_c
         build_report(scored, tmp_path / "report", baseline_scores_dir=tmp_path / "base")
     with pytest.raises(ReportError, match="unknown estimation method"):
         build_report(scored, tmp_path / "report", config={"method": "guess"})
+    with pytest.raises(ReportError, match="unknown report setting.*nboot"):
+        build_report(scored, tmp_path / "report", config={"nboot": 10})
+    with pytest.raises(ReportError, match="unknown unseen_models setting.*teacher_likeness"):
+        build_report(scored, tmp_path / "report", config={"unseen_models": {"teacher_likeness": 0.5}})
+    with pytest.raises(ReportError, match=r"other_llm_likeness must lie in \[0.0, 1\]"):
+        build_report(scored, tmp_path / "report", config={"unseen_models": {"other_llm_likeness": 1.5}})
