@@ -49,6 +49,8 @@ GROUPS = {
 TEACHER_GROUPS = {
     "teacher:gpt-4": ("gpt4_0314", "gpt4_0613", "gpt-4"),
     "teacher:davinci-003": ("text-davinci-003", "text_davinci_003"),
+    # checked after the allowance's settings were chosen on the two groups above
+    "teacher:gpt-3.5-0613": ("gpt-3.5-turbo-0613",),
 }
 SCENARIO_NAMES = ("hard_negative", "incidental")
 TEACHER_SCENARIO_NAMES = ("incidental", "deliberate", "mixed")
@@ -78,7 +80,8 @@ def flag_rates(table, universe) -> dict[str, float]:
     return {k: round(float(np.mean(v)), 3) for k, v in sorted(flagged.items())}
 
 
-def run_group(name: str, group: tuple[str, ...], seeds: int, out: Path, n_boot: int) -> dict:
+def run_group(name: str, group: tuple[str, ...], seeds: int, out: Path, n_boot: int,
+              report_config: dict | None = None) -> dict:
     human, teacher, other = scenarios.load_dev_records(DEV_DIR)
     if name in TEACHER_GROUPS:
         seen, universe = universe_without_teacher(group, human, teacher, other)
@@ -103,7 +106,7 @@ def run_group(name: str, group: tuple[str, ...], seeds: int, out: Path, n_boot: 
             base = _take(table, [universe.docs[i]["doc_id"] for i in sc.baseline])
             for with_base in (True, False):
                 rep = report_from_tables(corpus, info, (base, info) if with_base else None,
-                                         {"n_boot": n_boot, "top_domains": 0}, seed)
+                                         {"n_boot": n_boot, "top_domains": 0, **(report_config or {})}, seed)
                 share = rep["teacher_share"]
                 truth = sc.truth["teacher_share"]
                 cover[with_base].append(share["ci_low"] - 1e-9 <= truth <= share["ci_high"] + 1e-9)
@@ -138,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", default=",".join([*GROUPS, *TEACHER_GROUPS]),
                         help="comma-separated names of GROUPS and TEACHER_GROUPS")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "estimation")
+    parser.add_argument("--report-config", default="",
+                        help='JSON report settings, e.g. \'{"unseen_models": {"teacher_other_likeness": 0, '
+                             '"teacher_min_detectability": 1}}\' (session 4\'s estimator)')
     args = parser.parse_args(argv)
     if not DEV_DIR.is_dir():
         print(f"dev data not found at {DEV_DIR}")
@@ -145,11 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in args.groups.split(","):
         started = time.perf_counter()
-        results.append(run_group(name, {**GROUPS, **TEACHER_GROUPS}[name], args.seeds, args.out, args.n_boot))
+        results.append(run_group(name, {**GROUPS, **TEACHER_GROUPS}[name], args.seeds, args.out, args.n_boot,
+                                 json.loads(args.report_config) if args.report_config else None))
         print(json.dumps(results[-1], indent=1), flush=True)
         print(f"({name}: {time.perf_counter() - started:.0f} s)", flush=True)
     # the tables of bench/results_estimation.md ("Session 4") are read from this file
-    (args.out / "unseen_llms.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+    name = "unseen_llms.json" if not args.report_config else "unseen_llms-configured.json"
+    (args.out / name).write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
 
 
