@@ -132,6 +132,7 @@ def source_rows(report: dict) -> list[dict]:
     rows = []
     for src in report.get("sources", []):
         share = src.get("teacher_share") or {}
+        llm = src.get("llm_share") or {}
         verdict = src.get("verdict") or {}
         rows.append(
             {
@@ -141,7 +142,9 @@ def source_rows(report: dict) -> list[dict]:
                 "ci_low": _pct(share.get("ci_low")),
                 "ci_high": _pct(share.get("ci_high")),
                 "flagged_share": _pct(share.get("flagged_share")),
+                "llm_share": _pct(llm.get("estimate")),
                 "verdict": verdict.get("label"),
+                "reason": verdict.get("reason"),
             }
         )
     return rows
@@ -163,7 +166,8 @@ def summary_markdown(report: dict, manifest: dict | None, report_path: Path) -> 
         f"{corpus.get('characters', 'n/a')} characters, {corpus.get('sources', 'n/a')} sources",
         f"- **Teacher share**: {share_text(report.get('teacher_share'))}",
         f"- **Any-LLM share**: {share_text(report.get('llm_share'))}",
-        f"- **Verdict**: {verdict.get('label', 'n/a')} (score {verdict.get('score', 'n/a')})",
+        f"- **Verdict**: {verdict.get('label', 'n/a')} (score {verdict.get('score', 'n/a')})"
+        + (f": {verdict['reason']}" if verdict.get("reason") else ""),
         "",
     ]
     evidence = verdict.get("evidence") or []

@@ -76,6 +76,9 @@ def test_audit_flow_publishes_summary_table_and_link(index_only_audit) -> None:
     rows = json.loads(table) if isinstance(table, str) else table
     assert sorted(r["source"] for r in rows) == sorted(s["source"] for s in report["sources"])
     assert {r["verdict"] for r in rows} == {s["verdict"]["label"] for s in report["sources"]}
+    assert {r["reason"] for r in rows} == {s["verdict"]["reason"] for s in report["sources"]}
+    assert all(r["llm_share"].endswith("%") for r in rows)
+    assert report["verdict"]["reason"] in summary
 
     link = artifacts["audit-report"].data  # Prefect stores link artifacts as markdown "[text](url)"
     assert Path(result["paths"]["report"]).resolve().as_uri() in link
