@@ -135,10 +135,14 @@ def check_report_config(config: Mapping[str, Any] | None) -> None:
     try:
         VerdictConfig.from_mapping(config.get("verdict"))
         UnseenModels.from_mapping(config.get("unseen_models"))
-        for key, kind in (("n_boot", int), ("top_domains", int), ("estimation_fpr", float)):
-            if key in config and (isinstance(config[key], bool) or not isinstance(config[key], (int, float))
-                                  or kind(config[key]) < 0):
-                raise ValueError(f"{key} must be a non-negative number, got {config[key]!r}")
+        # (name, type, smallest, largest)
+        for key, kind, low, high in (("n_boot", int, 1, 1_000_000), ("top_domains", int, 0, 1_000_000),
+                                     ("estimation_fpr", float, 0.0, 0.5)):
+            value = config.get(key)
+            if key in config and (isinstance(value, bool) or not isinstance(value, kind | int)
+                                  or not low <= value <= high):
+                raise ValueError(f"{key} must be a{'n integer' if kind is int else ' number'} in "
+                                 f"[{low}, {high}], got {value!r}")
     except (TypeError, ValueError) as exc:
         raise ReportError(str(exc)) from exc
 

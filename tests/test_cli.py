@@ -121,7 +121,8 @@ def test_index_detect_report_commands(sample_corpus, tmp_path) -> None:
     assert inputs["unseen_models"]["teacher_min_detectability"] == 0.8
     for text, fragment in (("{not json", "cannot read report config"), ("[1, 2]", "must hold a JSON object"),
                            ('{"verdict": {"clean_max": 1}}', "unknown verdict setting"),
-                           ('{"n_boot": -5}', "n_boot must be a non-negative number")):
+                           ('{"n_boot": -5}', "n_boot must be an integer in [1, 1000000]"),
+                           ('{"estimation_fpr": "high"}', "estimation_fpr must be a number")):
         config.write_text(text)
         _assert_one_line_error(_run("report", scores_dir, "--out", tmp_path / "r3", "--config", config),
                                fragment)
