@@ -99,17 +99,22 @@ SMALL = {"n_pages": 500, "n_baseline": 400}
 @pytest.fixture(scope="session")
 def detectors_dirs(tmp_path_factory, dev_human, dev_openai, dev_other_llm):
     """Classifier + index trained on a deterministic slice of the train pools; placement measured."""
-    classifier = pytest.importorskip("detectors.classifier",
-                                     reason="detectors.classifier (issue #4) not present")
+    pytest.importorskip("detectors.classifier", reason="detectors.classifier (issue #4) not present")
+    return _train_detectors(tmp_path_factory.mktemp("detectors"), dev_human, dev_openai, dev_other_llm)
+
+
+def _train_detectors(root, human, teacher, other_llm):
+    """(model, index) directories under ``root``: the classifier trained on a deterministic slice
+    of the train pools, the index of the teacher's train pool, the placement measured on the
+    placement pools."""
+    from detectors.classifier import train_model
     from detectors.minhash import ReferenceIndex
 
-    hp, tp, op = split_pools(dev_human), split_pools(dev_openai), split_pools(dev_other_llm)
-    root = tmp_path_factory.mktemp("detectors")
+    hp, tp, op = split_pools(human), split_pools(teacher), split_pools(other_llm)
     def sample(records, n=250):  # a deterministic slice: training cost grows fast with size
         return records[:: max(1, len(records) // n)]
 
-    classifier.train_model(sample(tp["train"]), sample(hp["train"]), sample(op["train"]), root / "model",
-                           random_state=0)
+    train_model(sample(tp["train"]), sample(hp["train"]), sample(op["train"]), root / "model", random_state=0)
     refs = tp["train"]
     ReferenceIndex().fit([r["text"] for r in refs], [r["id"] for r in refs]).save(root / "index")
     calibrate_placement(root / "model", [r["text"] for r in tp["placement"]],
@@ -188,29 +193,14 @@ def test_a_teacher_version_the_detectors_never_saw_stays_inside_the_interval(
     LLM's, so the teacher share's point estimate is far too low; the interval must still reach
     the truth, the dump must not be called clean, and its reason must name its LLM text. With
     the allowance for unseen teacher versions off, the interval misses (session 4's estimator)."""
-    from detectors.classifier import train_model
-    from detectors.minhash import ReferenceIndex
-
     seen = [r for r in dev_openai if r.get("model") not in GPT4]
     held = [r for r in dev_openai if r.get("model") in GPT4 and pool_of(r) != "train"]
-    hp, tp, op = split_pools(dev_human), split_pools(seen), split_pools(dev_other_llm)
-    def sample(records, n=250):
-        return records[:: max(1, len(records) // n)]
-
-    train_model(sample(tp["train"]), sample(hp["train"]), sample(op["train"]), tmp_path / "model",
-                random_state=0)
-    refs = tp["train"]
-    ReferenceIndex().fit([r["text"] for r in refs], [r["id"] for r in refs]).save(tmp_path / "index")
-    calibrate_placement(tmp_path / "model", [r["text"] for r in tp["placement"]],
-                        [r["text"] for r in hp["placement"] if len(r["text"]) > 200],
-                        [r["text"] for r in op["placement"]], n_per_kind=80, seed=0,
-                        teacher_prompts=[r.get("prompt") for r in tp["placement"]])
+    model_dir, index_dir = _train_detectors(tmp_path, dev_human, seen, dev_other_llm)
     universe = build_universe(dev_human, held, dev_other_llm, teacher_all_scenario=True)
     sc = build_scenario("deliberate", 1, universe, **SMALL)
     for name, idx in (("corpus", sc.corpus), ("base", sc.baseline)):
         write_corpus(universe.rows(idx), tmp_path / name)
-        detect(tmp_path / name, tmp_path / f"{name}-scores", model_dir=tmp_path / "model",
-               index_dir=tmp_path / "index")
+        detect(tmp_path / name, tmp_path / f"{name}-scores", model_dir=model_dir, index_dir=index_dir)
 
     def report(unseen_models=None):
         config = {"n_boot": 400, "top_domains": 0}
