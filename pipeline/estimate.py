@@ -25,8 +25,11 @@ Confidence intervals are a seeded parametric bootstrap that redraws the corpus c
 domain/source cell partially pooled towards the whole baseline, or a uniform spread over the
 plausible reference range when there is no baseline) and the true-positive rates (posteriors
 of the placement counts mixed with random weights over placement kinds, times a log-normal
-transfer factor: the *spread of plausible TPRs*). Small groups get a Wilson interval pushed
-through the extreme error rates instead.
+transfer factor: the *spread of plausible TPRs*). Models the classifier never saw get their own
+allowance (:class:`UnseenModels`): half of the replicates let the crawl's other LLMs look like the
+teacher, half let the teacher be a version that looks like another LLM, and the interval is the
+union of the two halves'. Small groups get a Wilson interval pushed through the extreme error
+rates instead.
 """
 
 from __future__ import annotations
@@ -118,8 +121,8 @@ EXCESS_TEST_UNSEEN_LIKENESS = 0.6
 #: teacher columns a uniform share of the way, at most this, towards the seen other-LLM column
 #: (the other half take the unseen-LLM allowance above), and the interval is the union of the two
 #: halves' intervals (:func:`_pct`): its upper end allows the group's LLM text to be an unseen
-#: teacher version's, its lower end allows it to be an unseen other LLM's. 0 turns the branch
-#: off (with :data:`UNSEEN_TEACHER_MIN_DETECTABILITY`).
+#: teacher version's, its lower end allows it to be an unseen other LLM's. The branch is off
+#: when this is 0 and :data:`UNSEEN_TEACHER_MIN_DETECTABILITY` is 1 (see :class:`UnseenModels`).
 UNSEEN_TEACHER_OTHER_LIKENESS = 0.9
 #: ... and in that branch the teacher columns' rates are also scaled by a uniform factor in
 #: [this, 1] (the rest is never flagged): held out, text-davinci-003's dumps and whole pages
