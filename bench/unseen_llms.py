@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                                  json.loads(args.report_config) if args.report_config else None))
         print(json.dumps(results[-1], indent=1), flush=True)
         print(f"({name}: {time.perf_counter() - started:.0f} s)", flush=True)
-    # the tables of bench/results_estimation.md ("Session 4") are read from this file
-    name = "unseen_llms.json" if not args.report_config else "unseen_llms-configured.json"
-    (args.out / name).write_text(json.dumps(results, indent=1), encoding="utf-8")
+    # the tables of bench/results_estimation.md ("Session 4", "Session 5") are read from this file
+    out_file = args.out / ("unseen_llms-configured.json" if args.report_config else "unseen_llms.json")
+    out_file.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
 
 
