@@ -453,7 +453,7 @@ def detect(
 
 
 REPORT_CONFIG_HELP = (
-    "JSON file of report settings: method, n_boot, top_domains, estimation_fpr, verdict {...}, "
+    "JSON file of report settings: method, n_boot, top_domains, estimation_fpr, two_level, verdict {...}, "
     "unseen_models {...} (docs/verdict.md). Recorded in report.json."
 )
 
@@ -463,9 +463,10 @@ def read_report_config(path: Path | None) -> dict | None:
     if path is None:
         return None
     from pipeline.report import check_report_config
+    from pipeline.storage import read_json
 
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = read_json(path)
     except FileNotFoundError:
         raise CliError(f"report config file not found: {path}") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

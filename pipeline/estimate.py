@@ -157,7 +157,11 @@ class UnseenModels:
     test), ``teacher_other_likeness`` (:data:`UNSEEN_TEACHER_OTHER_LIKENESS`) and
     ``teacher_min_detectability`` (:data:`UNSEEN_TEACHER_MIN_DETECTABILITY`). A team whose crawl
     holds only models the classifier was trained on (its teacher version included) can narrow
-    them; every report records the settings it used (``inputs.unseen_models``).
+    them; every report records the settings it used (``inputs.unseen_models``). They move the
+    stratum rates, so they widen the intervals of ``acc`` (the default); ``pacc``'s score means
+    and the Wilson intervals of small groups (already wide) do not take them, and the character
+    share of a placement without ``teacher_chars_mean`` (the recall fallback) takes only the
+    lower detectability.
     """
 
     other_llm_likeness: float = OTHER_LLM_UNSEEN_LIKENESS
@@ -178,6 +182,8 @@ class UnseenModels:
         """Settings from a mapping of field names (unknown names are refused)."""
         if isinstance(config, UnseenModels):
             return config
+        if config is not None and not isinstance(config, Mapping):
+            raise ValueError(f"unseen_models must be a mapping of settings, got {type(config).__name__}")
         config = dict(config or {})
         unknown = sorted(set(config) - set(cls.__dataclass_fields__))
         if unknown:
@@ -612,22 +618,25 @@ def _placement_matrix(placement: Placement, rng: np.random.Generator | None, siz
             mixed = np.where(unseen_teacher, seen_other,
                              _unseen_llm_signature(seen_other, np.mean(mats[:n_teacher], axis=0), rng,
                                                    unseen.other_llm_likeness))
-            # the other branch: the teacher columns as an unseen teacher version's might be
-            drift = unseen_teacher * rng.uniform(0.0, unseen.teacher_other_likeness, size=(size, 1))
-            mats[:n_teacher] = [(1.0 - drift) * m + drift * seen_other for m in mats[:n_teacher]]
+            if unseen_teacher.any():
+                # the other branch: the teacher columns as an unseen teacher version's might be
+                drift = unseen_teacher * rng.uniform(0.0, unseen.teacher_other_likeness, size=(size, 1))
+                mats[:n_teacher] = [(1.0 - drift) * m + drift * seen_other for m in mats[:n_teacher]]
         mats.append(mixed)
         ts = np.array([float(placement.kinds[k].get("teacher_score_mean", np.nan)) for k in fam])
         ls = np.array([float(placement.kinds[k].get("llm_score_mean", np.nan)) for k in fam])
         tss.append(w @ ts)
         lss.append(w @ ls)
-    if rng is not None:
+    detectable = np.ones((size, 1))
+    if rng is not None and _unseen_teacher_replicates(size, unseen).any():
         # an unseen teacher version is also caught less often (the rest is never flagged); this
         # applies without an other-LLM column too
         detectable = np.where(_unseen_teacher_replicates(size, unseen)[:, None],
                               rng.uniform(unseen.teacher_min_detectability, 1.0, size=(size, 1)), 1.0)
         mats[:n_teacher] = [detectable * m for m in mats[:n_teacher]]
     cr = np.array([float(placement.kinds[k].get("char_recall", np.nan)) for k in teacher])
-    recall = _kind_weights(teacher, rng, size, whole_weight) @ cr
+    # (the character recall of placement files without teacher_chars_mean: caught less often too)
+    recall = (_kind_weights(teacher, rng, size, whole_weight) @ cr) * detectable[:, 0]
     return np.stack(mats, axis=2), np.stack(tss, axis=1), np.stack(lss, axis=1), recall, n_teacher
 
 

@@ -24,6 +24,7 @@ from pipeline.estimate import (
     DEFAULT_ESTIMATION_FPR,
     DEFAULT_METHOD,
     DEFAULT_TWO_LEVEL,
+    DEFAULT_UNSEEN,
     METHODS,
     WILSON_BELOW,
     Calibrator,
@@ -61,6 +62,14 @@ UNSEEN_LLM_NOTE = (
     "The teacher share's interval allows for both, so where a source holds much LLM text its interval "
     "spans from 'none of it is the teacher's' to 'all of it may be', and its verdict may be "
     "'inconclusive'; llm_share, text that looks like any LLM's, is the firmer figure."
+)
+
+#: ... and this one instead when the report's ``unseen_models`` settings are not the measured ones.
+UNSEEN_SETTINGS_NOTE = (
+    "Telling the teacher from other LLMs is the detectors' weakest point, both ways (see the "
+    "project's README). This report's allowances for models the classifier never saw are not the "
+    "measured defaults (inputs.unseen_models): its intervals hold only if the crawl's models are no "
+    "further from those the classifier was trained on than these settings allow."
 )
 
 
@@ -136,13 +145,16 @@ def check_report_config(config: Mapping[str, Any] | None) -> None:
         VerdictConfig.from_mapping(config.get("verdict"))
         UnseenModels.from_mapping(config.get("unseen_models"))
         # (name, type, smallest, largest)
-        for key, kind, low, high in (("n_boot", int, 1, 1_000_000), ("top_domains", int, 0, 1_000_000),
+        # (fewer than 20 replicates give no percentile interval, least of all two halves' of it)
+        for key, kind, low, high in (("n_boot", int, 20, 1_000_000), ("top_domains", int, 0, 1_000_000),
                                      ("estimation_fpr", float, 0.0, 0.5)):
             value = config.get(key)
             if key in config and (isinstance(value, bool) or not isinstance(value, kind | int)
                                   or not low <= value <= high):
                 raise ValueError(f"{key} must be a{'n integer' if kind is int else ' number'} in "
                                  f"[{low}, {high}], got {value!r}")
+        if not isinstance(config.get("two_level", False), bool):
+            raise ValueError(f"two_level must be true or false, got {config['two_level']!r}")
     except (TypeError, ValueError) as exc:
         raise ReportError(str(exc)) from exc
 
@@ -237,8 +249,9 @@ def report_from_tables(
             excess = excess_test(test_arrays.counts(mask), test_calibrator.mix(test_cells, mask),
                                  test_placement, whole_weight, seed=seed + seed_offset + 104_729,
                                  unseen=unseen)
+        # the reason names the group's LLM text only when the interval allows it to be the teacher's
         verdict = judge(n, teacher, expected, _subset(rows, mask), vconfig, calibrated, use_domains, excess,
-                        llm_share=llm)
+                        llm_share=llm if unseen.teacher_branch else None)
         return {"documents": n, "characters": int(arrays.n_chars[mask].sum()), "teacher_share": teacher,
                 "llm_share": llm, "verdict": verdict}
 
@@ -261,7 +274,11 @@ def report_from_tables(
         verdict = corpus_verdict([], 0)
     else:
         verdict = corpus_verdict([(s["source"], s["verdict"]) for s in sources], n)
-    notes = [PATTERN_NOTE, UNSEEN_LLM_NOTE]
+    notes = [PATTERN_NOTE, UNSEEN_LLM_NOTE if unseen == DEFAULT_UNSEEN else UNSEEN_SETTINGS_NOTE]
+    if method != "acc" and unseen.teacher_branch:
+        notes.append(f"Method {method!r}: the allowances for models the classifier never saw "
+                     "(unseen_models) widen the intervals of method 'acc' only; this report's intervals "
+                     "assume the crawl's models are those the classifier was trained on.")
     if not calibrated:
         notes.append("No pre-LLM baseline was given: false-positive rates come from the model's reference "
                      "figures, which do not transfer across genres (0% to over 50% per human genre), so the "

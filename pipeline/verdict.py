@@ -78,23 +78,48 @@ class VerdictConfig:
         "time_concentration": 0.5, "domain_concentration": 1.0,
     })
 
+    def __post_init__(self) -> None:
+        """Refuse a setting of the wrong type or range (one line naming it)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "weights":
+                if not isinstance(value, Mapping):
+                    raise ValueError(f"verdict.weights must be a mapping of signal to weight, got {value!r}")
+                for signal, weight in value.items():
+                    if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                            or not math.isfinite(weight) or weight < 0:
+                        raise ValueError(f"verdict.weights.{signal} must be a number >= 0, got {weight!r}")
+            elif f.name == "presence_rule":
+                if value not in PRESENCE_RULES:
+                    raise ValueError(f"unknown presence_rule {value!r}; choose one of "
+                                     f"{', '.join(PRESENCE_RULES)}")
+            elif f.type in ("int", int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"verdict.{f.name} must be an integer >= 0, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                # every other threshold is a share, a rate or a p-value
+                raise ValueError(f"verdict.{f.name} must be a number in [0, 1], got {value!r}")
+
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any] | VerdictConfig | None) -> VerdictConfig:
         if config is None:
             return cls()
         if isinstance(config, VerdictConfig):
             return config
+        if not isinstance(config, Mapping):
+            raise ValueError(f"verdict must be a mapping of settings, got {type(config).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(config) - known)
         if unknown:
             raise ValueError(f"unknown verdict setting(s): {', '.join(unknown)}")
         base = cls()
         values = dict(config)
-        if "weights" in values:
+        if isinstance(values.get("weights"), Mapping):  # (anything else is refused by __post_init__)
+            unknown = sorted(set(values["weights"]) - set(base.weights))
+            if unknown:
+                raise ValueError(f"unknown verdict weight(s): {', '.join(unknown)}; "
+                                 f"known: {', '.join(base.weights)}")
             values["weights"] = {**base.weights, **values["weights"]}
-        if values.get("presence_rule", base.presence_rule) not in PRESENCE_RULES:
-            raise ValueError(f"unknown presence_rule {values['presence_rule']!r}; choose one of "
-                             f"{', '.join(PRESENCE_RULES)}")
         return cls(**{**asdict(base), **values})
 
 
@@ -186,7 +211,8 @@ def judge(
                   else " (no baseline: false-positive rates of this crawl's genres are unknown)"))
         # LLM text not counted as the teacher's: the interval allows it to be an unseen teacher
         # version's, which is what keeps it wide
-        other_llm = (llm_share or {}).get("estimate", math.nan) - (share.get("estimate") or 0.0)
+        llm_estimate = (llm_share or {}).get("estimate")
+        other_llm = (math.nan if llm_estimate is None else llm_estimate) - (share.get("estimate") or 0.0)
         if math.isfinite(other_llm) and other_llm > config.clean_max_ci_high:
             why += (f"; about {other_llm:.1%} of it looks like another LLM's text, which the classifier "
                     "cannot firmly attribute (a teacher version it never saw can look like another LLM)")

@@ -119,10 +119,17 @@ def test_index_detect_report_commands(sample_corpus, tmp_path) -> None:
     inputs = json.loads((tmp_path / "report2" / "report.json").read_text())["inputs"]
     assert inputs["n_boot"] == 200 and inputs["verdict_config"]["clean_max_ci_high"] == 0.03
     assert inputs["unseen_models"]["teacher_min_detectability"] == 0.8
-    for text, fragment in (("{not json", "cannot read report config"), ("[1, 2]", "must hold a JSON object"),
-                           ('{"verdict": {"clean_max": 1}}', "unknown verdict setting"),
-                           ('{"n_boot": -5}', "n_boot must be an integer in [1, 1000000]"),
-                           ('{"estimation_fpr": "high"}', "estimation_fpr must be a number")):
+    bad_configs = (
+        ("{not json", "cannot read report config"), ("[1, 2]", "must hold a JSON object"),
+        ('{"verdict": {"clean_max": 1}}', "unknown verdict setting"),
+        ('{"n_boot": 5}', "n_boot must be an integer in [20, 1000000]"),
+        ('{"estimation_fpr": "high"}', "estimation_fpr must be a number"),
+        ('{"two_level": "no"}', "two_level must be true or false"),
+        ('{"verdict": {"min_documents": "30"}}', "verdict.min_documents must be an integer"),
+        ('{"verdict": {"clean_max_ci_high": null}}', "verdict.clean_max_ci_high must be a number"),
+        ('{"unseen_models": []}', "unseen_models must be a mapping"),
+    )
+    for text, fragment in bad_configs:
         config.write_text(text)
         _assert_one_line_error(_run("report", scores_dir, "--out", tmp_path / "r3", "--config", config),
                                fragment)

@@ -361,10 +361,14 @@ def test_an_unseen_teacher_version_taken_for_other_llms_stays_inside_the_interva
     assert allowed.ci_low == 0.0 and allowed.ci_high >= llm.estimate
     assert estimate_group(clean, [(base, 1.0)], pl, n_boot=400, seed=4)["teacher"].ci_high < 0.02
     seen_teacher = UnseenModels(teacher_other_likeness=0.0, teacher_min_detectability=1.0)
-    without = estimate_group(corpus, [(base, 1.0)], pl, n_boot=400, seed=4, unseen=seen_teacher)["teacher"]
+    without_all = estimate_group(corpus, [(base, 1.0)], pl, n_boot=400, seed=4, unseen=seen_teacher)
+    without = without_all["teacher"]
     assert without.ci_high < llm.estimate / 3
     # the point estimate does not move: the allowance widens the interval only
     assert without.estimate == pytest.approx(allowed.estimate)
+    # the character share too; this placement has no teacher_chars_mean, so the character
+    # recall fallback takes the lower detectability only (at most 1 / 0.6 wider)
+    assert estimates["teacher_chars"].ci_high > 1.3 * without_all["teacher_chars"].ci_high
 
 
 def test_prompt_response_copies_count_only_their_answer_characters():

@@ -30,6 +30,13 @@ def test_report_records_the_allowances_for_unseen_models_it_used(tmp_path, score
     narrow = {"teacher_other_likeness": 0.0, "teacher_min_detectability": 1.0}
     report = build_report(scored, tmp_path / "r2", config={"n_boot": 100, "unseen_models": narrow}, seed=1)
     assert report["inputs"]["unseen_models"] == {**default, **narrow}
+    # ... and they reach the estimate: without the unseen-teacher branch the upper end is lower
+    measured = build_report(scored, tmp_path / "r1", config={"n_boot": 100}, seed=1)
+    assert report["teacher_share"]["ci_high"] < measured["teacher_share"]["ci_high"]
+    assert report["teacher_share"]["estimate"] == measured["teacher_share"]["estimate"]
+    # a report whose settings are not the measured ones says so
+    assert any("not the measured defaults" in note for note in report["notes"])
+    assert not any("not the measured defaults" in note for note in measured["notes"])
 
 
 def test_report_has_the_issue_keys_and_a_readable_verdict(tmp_path, scored, small_corpus):  # noqa: F811

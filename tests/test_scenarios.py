@@ -183,9 +183,6 @@ def test_dumps_are_deliberate_style_and_named(universe, detectors_dirs, tmp_path
           f"[{t['ci_low']:.4f}, {t['ci_high']:.4f}] cc {t['flagged_share']:.4f}; {labels}")
 
 
-GPT4 = ("gpt4_0314", "gpt4_0613", "gpt-4")
-
-
 def test_a_teacher_version_the_detectors_never_saw_stays_inside_the_interval(
         dev_human, dev_openai, dev_other_llm, tmp_path):
     """Detectors trained and calibrated without dev's GPT-4 answers; a dump of GPT-4 answers
@@ -193,10 +190,11 @@ def test_a_teacher_version_the_detectors_never_saw_stays_inside_the_interval(
     LLM's, so the teacher share's point estimate is far too low; the interval must still reach
     the truth, the dump must not be called clean, and its reason must name its LLM text. With
     the allowance for unseen teacher versions off, the interval misses (session 4's estimator)."""
-    seen = [r for r in dev_openai if r.get("model") not in GPT4]
-    held = [r for r in dev_openai if r.get("model") in GPT4 and pool_of(r) != "train"]
+    from bench.unseen_llms import TEACHER_GROUPS, universe_without_teacher
+
+    seen, universe = universe_without_teacher(TEACHER_GROUPS["teacher:gpt-4"], dev_human, dev_openai,
+                                              dev_other_llm)
     model_dir, index_dir = _train_detectors(tmp_path, dev_human, seen, dev_other_llm)
-    universe = build_universe(dev_human, held, dev_other_llm, teacher_all_scenario=True)
     sc = build_scenario("deliberate", 1, universe, **SMALL)
     for name, idx in (("corpus", sc.corpus), ("base", sc.baseline)):
         write_corpus(universe.rows(idx), tmp_path / name)
