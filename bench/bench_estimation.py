@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from bench.scenarios import (
+    DEV_DIR,
+    ROOT,
     SCENARIOS,
     build_scenario,
     build_universe,
@@ -40,8 +41,6 @@ from bench.scenarios import (
 from pipeline.detect import calibrate_placement, detect, read_scores
 from pipeline.report import report_from_tables
 
-ROOT = Path(__file__).resolve().parents[1]
-DEV_DIR = Path(os.environ.get("DISTILL_AUDIT_SHARED", ROOT.parent / "shared")) / "data" / "dev"
 RESULTS = ROOT / "bench" / "results_estimation.md"
 
 

@@ -17,17 +17,15 @@ family the training data lacks gets. ``--no-nb`` fits without the naive-Bayes me
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from bench.scenarios import load_dev_records
+from bench.scenarios import DEV_DIR, load_dev_records
 from detectors.classifier import (
     HUMAN,
     OTHER_LLM,
@@ -39,8 +37,6 @@ from detectors.classifier import (
     training_arrays,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-DEV_DIR = Path(os.environ.get("DISTILL_AUDIT_SHARED", ROOT.parent / "shared")) / "data" / "dev"
 LENGTHS = ((0, 200), (200, 500), (500, 1000), (1000, 2000), (2000, None))
 
 

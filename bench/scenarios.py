@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ from pipeline.detect import place_text
 from pipeline.schema import CORPUS_SCHEMA, CORPUS_SCHEMA_VERSION
 from pipeline.storage import atomic_directory, atomic_write_json, write_table
 
+#: the project root and the shared dev data (``DISTILL_AUDIT_SHARED`` overrides ``../shared``)
+ROOT = Path(__file__).resolve().parents[1]
+DEV_DIR = Path(os.environ.get("DISTILL_AUDIT_SHARED", ROOT.parent / "shared")) / "data" / "dev"
 SCENARIOS = ("clean", "incidental", "deliberate", "mixed", "hard_negative")
 POOL_SHARES = {"train": 0.40, "placement": 0.10, "baseline": 0.20, "scenario": 0.30}
 CRAWL_SOURCE = "crawl"

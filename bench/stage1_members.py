@@ -14,11 +14,9 @@ same three one-vs-one (P(teacher) / (P(teacher) + P(other class)), see
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.naive_bayes import ComplementNB
 from threadpoolctl import threadpool_limits
 
-from bench.scenarios import load_dev_records
+from bench.scenarios import DEV_DIR, load_dev_records
 from detectors.classifier import (
     HUMAN,
     OTHER_LLM,
@@ -41,9 +39,6 @@ from detectors.classifier import (
     fit_log_count_ratio_model,
     training_arrays,
 )
-
-ROOT = Path(__file__).resolve().parents[1]
-DEV_DIR = Path(os.environ.get("DISTILL_AUDIT_SHARED", ROOT.parent / "shared")) / "data" / "dev"
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float:

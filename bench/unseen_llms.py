@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 import bench.scenarios as scenarios
-from bench.bench_estimation import DEV_DIR, ROOT, _excess_p, _take, prepare_detectors, score_universe
+from bench.bench_estimation import _excess_p, _take, prepare_detectors, score_universe
+from bench.scenarios import DEV_DIR, ROOT
 from pipeline.report import report_from_tables
 
 #: model groups left out of training (the ``model`` field of dev's other-LLM records)
