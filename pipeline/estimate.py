@@ -133,17 +133,9 @@ UNSEEN_TEACHER_OTHER_LIKENESS = 0.9
 #: also applies to a model without an other-LLM class, whose teacher column has nothing to
 #: drift towards.
 UNSEEN_TEACHER_MIN_DETECTABILITY = 0.6
-#: Character shares from the corrected document shares times the placement's teacher characters
-#: per teacher document, instead of the detected characters over the character recall (the
-#: detectors mark ~5% of placed teacher characters, too little to correct reliably).
-DOC_BASED_CHARS = True
-#: The excess test also counts the lower-threshold strata (two-level layout).
-TEST_LOW_STRATA = True
 #: Human pages that pass the MinHash copy rule: 9 of 12,212 (0.074%, bench/results_minhash.md),
 #: rounded up. Without a baseline the copies' lower bound is reduced by it.
 MINHASH_FALSE_MATCH_RATE = 0.001
-#: Fit the mixture by inverse-variance weighted least squares (see :func:`stratum_weights`).
-WEIGHTED_FIT = True
 MIN_POOLING = 0.5
 
 
@@ -776,8 +768,8 @@ def _phi_draws(fp_models, weights, rng: np.random.Generator, size: int, k: int,
     return phi
 
 
-def stratum_weights(q_rest: np.ndarray, n_rest: float, phi_draws: np.ndarray) -> np.ndarray | None:
-    """Inverse-variance weights of the strata for the mixture fit (None: ordinary least squares).
+def stratum_weights(q_rest: np.ndarray, n_rest: float, phi_draws: np.ndarray) -> np.ndarray:
+    """Inverse-variance weights of the strata for the mixture fit.
 
     A stratum's observed rate varies by its binomial noise in the corpus plus the uncertainty
     of its false-positive rate (the spread of the calibration draws). Unweighted least squares
@@ -785,8 +777,6 @@ def stratum_weights(q_rest: np.ndarray, n_rest: float, phi_draws: np.ndarray) ->
     ~1,500 pages only roughly) outweigh the decision-threshold strata, where a flag is rare
     for human pages and so far more telling.
     """
-    if not WEIGHTED_FIT:
-        return None
     phi_mean, phi_var = phi_draws.mean(axis=0), phi_draws.var(axis=0)
     n_rest = max(float(n_rest), 1.0)
     var = np.maximum(np.maximum(q_rest, phi_mean), 0.5 / n_rest) / n_rest + phi_var
@@ -815,27 +805,25 @@ def excess_test(
     Other LLMs' text is allowed under the null: its share is fitted without the teacher column
     and added to every simulated group (a crawl with other-LLM pages is no evidence of the
     teacher's), with the rates at which it reaches the teacher strata raised as an unseen LLM's
-    might be (:func:`_unseen_llm_signature`). With :data:`TEST_LOW_STRATA` off, a two-level
-    group is tested on its decision-threshold strata only. Without a baseline the reference
+    might be (:func:`_unseen_llm_signature`). Every stratum is tested, the lower-threshold ones of
+    a two-level layout too. Without a baseline the reference
     spread makes the test weak, as it should: the test is not run (p = 1) unless a baseline
     calibrates every document, since the references give no false-positive rate to test
     against, only a range.
     """
     n_rest = counts.n - int(counts.strata[0])
-    k = counts.strata.size
     if n_rest <= 0 or not fp_models or any(m.counts is None for m, _ in fp_models):
         return 1.0, math.nan
-    keep = np.array([0, 1, 2, 5]) if k == len(STRATA_TWO_LEVEL) and not TEST_LOW_STRATA else np.arange(k)
     weights = np.array([w for _, w in fp_models], dtype=np.float64)
     weights = weights / weights.sum()
     rng = np.random.default_rng(seed)
     memo: dict = {}
     phi_null = sum(w * m.draw_rates(rng, n_sims, memo, jeffreys_floor=True)[:, :-1]
-                   for (m, _), w in zip(fp_models, weights, strict=True))[:, keep]
+                   for (m, _), w in zip(fp_models, weights, strict=True))
     phi_point = phi_null.mean(axis=0)
-    mat = _placement_matrix(placement, None, whole_weight=whole_weight)[0][0][keep]
+    mat = _placement_matrix(placement, None, whole_weight=whole_weight)[0][0]
     n_teacher = 1
-    q_rest = np.append(0.0, counts.strata[keep][1:] / n_rest)
+    q_rest = np.append(0.0, counts.strata[1:] / n_rest)
     w = stratum_weights(q_rest, n_rest, phi_null)
     observed = _acc_share(q_rest, phi_point, mat, n_teacher, w)[0]
     rates = phi_null
@@ -844,8 +832,7 @@ def excess_test(
         # LLMs, which the classifier may never have seen: drawn per simulation, with the
         # other-LLM share that best explains the group without the teacher at that draw
         other_drawn = _unseen_other_columns(mat, n_teacher, rng, n_sims, unseen.test_other_llm_likeness)
-        w_rest = None if w is None else w[1:]
-        pi_other = np.stack([_solve(q_rest[1:], phi_point[1:], drawn[1:], w_rest) for drawn in other_drawn])
+        pi_other = np.stack([_solve(q_rest[1:], phi_point[1:], drawn[1:], w[1:]) for drawn in other_drawn])
         rates = phi_null + np.einsum("skj,sj->sk", other_drawn - phi_null[:, :, None], pi_other)
     p_none = np.clip(1.0 - rates[:, 1:].sum(axis=1), 0.0, 1.0)
     probs = np.column_stack([np.clip(rates[:, 1:], 0.0, 1.0), p_none])
@@ -940,8 +927,8 @@ def estimate_group(
     x_char = counts.char_ratio()[0]
     char_point = mc_share + rest_chars * _clip01((x_char - phi_char) / max(recall - phi_char, 1e-6))
     char_cc = mc_share + rest_chars * x_char
-    per_doc = _teacher_chars_per_doc(placement, None, 1, whole_weight) if DOC_BASED_CHARS else None
-    if per_doc is not None and used != "cc":
+    per_doc = _teacher_chars_per_doc(placement, None, 1, whole_weight)
+    if per_doc is not None and used != "cc":  # else the character recall (older placements)
         rest_t = acc_t if used == "acc" else pacc_t
         char_point = _doc_based_chars(counts, rest_t, float(per_doc[0]), n - counts.strata[0])
     if used == "cc":
@@ -1062,7 +1049,7 @@ def _bootstrap_cis(counts, fp_models, placement, weights, method, n_boot, seed, 
     mc, rest_chars = counts.char_parts()
     copy_share = 1.0 - rest_chars
     x_char, x_sd = counts.char_ratio()
-    per_doc = _teacher_chars_per_doc(placement, rng, b, whole_weight) if DOC_BASED_CHARS else None
+    per_doc = _teacher_chars_per_doc(placement, rng, b, whole_weight)
     for i in range(b):
         m_share = draws[i, 0] / n
         q_rest = np.append(0.0, draws[i, 1:] / n_rest[i])
