@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +33,7 @@ from detectors.classifier import (
     OTHER_LLM,
     TARGET_FPR,
     TEACHER,
+    OutOfFoldRows,
     TeacherClassifier,
     _plan,
     _tpr_at_fpr,
@@ -59,24 +61,64 @@ def _row(name: str, labels: np.ndarray, proba: np.ndarray, classes: list[str]) -
     )
 
 
-def main() -> None:
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", message=".*Maximum number of iteration.*")
-    started = time.perf_counter()
+@dataclass
+class ReferenceFit:
+    """A classifier fitted with out-of-fold stage-2 rows, its folds and its document features."""
+
+    labels: np.ndarray
+    weight: np.ndarray
+    classes: list[str]
+    rows: OutOfFoldRows
+    folds: list[tuple[np.ndarray, np.ndarray]]
+    features: sp.csr_matrix
+    n_word: int
+
+
+def fit_reference(reference: TeacherClassifier) -> ReferenceFit:
+    """Fit ``reference`` on the full dev data (prompt-grouped folds), one thread."""
     human, teacher, other = load_dev_records(DEV_DIR)
     texts, labels, sources, groups = training_arrays({TEACHER: teacher, HUMAN: human, OTHER_LLM: other})
     weight = balanced_weights(labels, sources)
-    reference = TeacherClassifier(nb_pairs=(), random_state=0)
     folds: list[tuple[np.ndarray, np.ndarray]] = []
     with threadpool_limits(limits=1):
         rows = reference.fit_with_oof(
             texts, labels, groups, weight, on_fold=lambda tr, te, _: folds.append((tr, te))
         )
-        classes = list(reference.classes_)
         plan = _plan(texts, require_assessable=False, piece_max_chars=reference.piece_max_chars)
         counts, piece_style = reference.hasher_.counts_and_style(plan.pieces)
         features, _ = reference._features_of(counts, piece_style, plan.doc_ranges)
-        n_word = reference.hasher_.n_features_word
+    return ReferenceFit(labels, weight, list(reference.classes_), rows, folds, features,
+                        reference.hasher_.n_features_word)
+
+
+def cv_stage2(
+    fit: ReferenceFit, x: np.ndarray, max_iter: int = 100, learning_rate: float = 0.1, leaves: int = 15
+) -> np.ndarray:
+    """Out-of-fold stage-2 probabilities for input rows ``x`` (the shipped stage-2 settings)."""
+    proba = np.zeros((len(fit.labels), len(fit.classes)))
+    for train_idx, test_idx in fit.folds:
+        model = HistGradientBoostingClassifier(
+            max_iter=max_iter,
+            learning_rate=learning_rate,
+            max_leaf_nodes=leaves,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
+            random_state=0,
+        )
+        proba[test_idx] = model.fit(x[train_idx], fit.labels[train_idx]).predict_proba(x[test_idx])
+    return proba
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", message=".*Maximum number of iteration.*")
+    started = time.perf_counter()
+    fit = fit_reference(TeacherClassifier(nb_pairs=(), random_state=0))
+    labels, weight, classes, rows, folds, features = (
+        fit.labels, fit.weight, fit.classes, fit.rows, fit.folds, fit.features
+    )
+    n_word = fit.n_word
+    with threadpool_limits(limits=1):
         blocks = {"word": features[:, :n_word].tocsr(), "char": features[:, n_word:].tocsr()}
         print(f"reference fitted, features ready ({time.perf_counter() - started:.0f} s)", flush=True)
 
@@ -133,21 +175,8 @@ def main() -> None:
             extra[name] = out_of_fold(fit_predict)
             print(f"  member {name} ({time.perf_counter() - started:.0f} s)", flush=True)
 
-        def stage2(
-            x: np.ndarray, max_iter: int = 100, learning_rate: float = 0.1, leaves: int = 15
-        ) -> np.ndarray:
-            proba = np.zeros((len(labels), len(classes)))
-            for train_idx, test_idx in folds:
-                model = HistGradientBoostingClassifier(
-                    max_iter=max_iter,
-                    learning_rate=learning_rate,
-                    max_leaf_nodes=leaves,
-                    min_samples_leaf=40,
-                    l2_regularization=1.0,
-                    random_state=0,
-                )
-                proba[test_idx] = model.fit(x[train_idx], labels[train_idx]).predict_proba(x[test_idx])
-            return proba
+        def stage2(x: np.ndarray, **kwargs: float) -> np.ndarray:
+            return cv_stage2(fit, x, **kwargs)
 
         base = rows.documents
         print(

@@ -20,21 +20,10 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
-from bench.scenarios import DEV_DIR, load_dev_records
-from bench.stage1_members import _row
-from detectors.classifier import (
-    HUMAN,
-    OTHER_LLM,
-    TEACHER,
-    OutOfFoldRows,
-    TeacherClassifier,
-    _plan,
-    balanced_weights,
-    training_arrays,
-)
+from bench.stage1_members import _row, cv_stage2, fit_reference
+from detectors.classifier import HUMAN, OTHER_LLM, TEACHER, OutOfFoldRows, TeacherClassifier
 
 
 def spread_columns(
@@ -83,50 +72,27 @@ def window_columns(rows: OutOfFoldRows) -> np.ndarray:
 def main() -> None:
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
-    human, teacher, other = load_dev_records(DEV_DIR)
-    texts, labels, sources, groups = training_arrays({TEACHER: teacher, HUMAN: human, OTHER_LLM: other})
-    weight = balanced_weights(labels, sources)
-    reference = TeacherClassifier(random_state=0)
-    folds: list[tuple[np.ndarray, np.ndarray]] = []
+    fit = fit_reference(TeacherClassifier(random_state=0))
+    present = fit.features.tocsr(copy=True)
+    present.data[:] = 1.0
+    blocks = {"word": present[:, :fit.n_word].tocsr(), "char": present[:, fit.n_word:].tocsr()}
+    spread = spread_columns(blocks, fit.labels, fit.folds)
+    windows = window_columns(fit.rows)
+    print(f"inputs ready ({time.perf_counter() - started:.0f} s)", flush=True)
+    base = fit.rows.documents
+    print(
+        "\n| stage-2 input | AUC t/h | TPR@1% | AUC t/other | one-vs-one AUC t/h | "
+        "one-vs-one TPR@1% | one-vs-one AUC t/other |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
     with threadpool_limits(limits=1):
-        rows = reference.fit_with_oof(
-            texts, labels, groups, weight, on_fold=lambda tr, te, _: folds.append((tr, te))
-        )
-        classes = list(reference.classes_)
-        plan = _plan(texts, require_assessable=False, piece_max_chars=reference.piece_max_chars)
-        counts, piece_style = reference.hasher_.counts_and_style(plan.pieces)
-        features, _ = reference._features_of(counts, piece_style, plan.doc_ranges)
-        present = features.tocsr(copy=True)
-        present.data[:] = 1.0
-        n_word = reference.hasher_.n_features_word
-        blocks = {"word": present[:, :n_word].tocsr(), "char": present[:, n_word:].tocsr()}
-        spread = spread_columns(blocks, labels, folds)
-        windows = window_columns(rows)
-        print(f"inputs ready ({time.perf_counter() - started:.0f} s)", flush=True)
-
-        def stage2(x: np.ndarray) -> np.ndarray:
-            proba = np.zeros((len(labels), len(classes)))
-            for train_idx, test_idx in folds:
-                model = HistGradientBoostingClassifier(
-                    max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
-                    l2_regularization=1.0, random_state=0,
-                )
-                proba[test_idx] = model.fit(x[train_idx], labels[train_idx]).predict_proba(x[test_idx])
-            return proba
-
-        base = rows.documents
-        print(
-            "\n| stage-2 input | AUC t/h | TPR@1% | AUC t/other | one-vs-one AUC t/h | "
-            "one-vs-one TPR@1% | one-vs-one AUC t/other |"
-        )
-        print("|---|---:|---:|---:|---:|---:|---:|")
         for name, x in (
             ("shipped", base),
             ("+ spread", np.hstack([base, spread])),
             ("+ windows", np.hstack([base, windows])),
             ("+ spread + windows", np.hstack([base, spread, windows])),
         ):
-            print(_row(name, labels, stage2(x), classes), flush=True)
+            print(_row(name, fit.labels, cv_stage2(fit, x), fit.classes), flush=True)
     print(f"\n({time.perf_counter() - started:.0f} s)")
 
 
