@@ -113,6 +113,10 @@ def run(per_class: int | None, variants: bool, n_speed: int) -> list[dict]:
                 "pairwise_auc_teacher_other": pairwise.get("teacher_vs_other_llm", {}).get("roc_auc"),
                 "ece": metrics["ece"],
                 "embedded_25pct_flagged": seg["tpr"],
+                "embedded_25pct_by_pasted_length": [
+                    (row["min_chars"], row["pages"], round(row["tpr"], 3))
+                    for row in seg["tpr_by_pasted_length"] if row["tpr"] is not None
+                ],
                 "train_model_s": round(train_s, 1),
                 "docs_per_s_2kb": round(speed, 1),
                 "per_source_fpr_top": metrics["per_source_fpr"][:6],

@@ -918,6 +918,9 @@ def _embed(host: str, guest: str, share: float) -> str:
 # Shares of a page's characters taken by pasted teacher text in the held-out measurement; 1.0 is
 # the teacher text alone (the ceiling for any page rule: the best a perfect cut could reach).
 EMBED_SHARES = (0.25, 0.5, 1.0)
+#: Length bins (characters of the pasted teacher text) of the 25%-pasted TPR in metrics.json:
+#: a short answer pasted into a page carries little evidence, a long one nearly always enough.
+PASTED_LENGTH_BINS = (0, 200, 500, 1000, 2000)
 
 
 def _measure_segment_rules(
@@ -934,7 +937,10 @@ def _measure_segment_rules(
     scores (the best of several segments needs a higher threshold than one document score)."""
     human_scores: list[SegmentScores] = []
     embedded: dict[float, list[SegmentScores]] = {share: [] for share in EMBED_SHARES}
-    for fold_clf, (_, _, pages, test_human, _) in zip(fold_models, fold_parts, strict=True):
+    guest_chars = np.concatenate(
+        [np.array([len(texts[g]) for g in guests], dtype=np.int64) for *_, guests in fold_parts]
+    )
+    for fold_clf, (_, _, pages, test_human, _, _) in zip(fold_models, fold_parts, strict=True):
         human_scores.append(segment_scores(fold_clf, [texts[i] for i in test_human], SEGMENT_RULES))
         for share in EMBED_SHARES:
             embedded[share].append(segment_scores(fold_clf, pages[share], SEGMENT_RULES))
@@ -950,6 +956,7 @@ def _measure_segment_rules(
     chosen = table[rule]
     threshold = chosen["threshold"]
     emb_fraction = np.concatenate([s.teacher_fraction(rule, threshold) for s in embedded[0.25]])
+    emb_page = np.concatenate([s.page_score(rule) for s in embedded[0.25]])
     human_fraction = np.concatenate([s.teacher_fraction(rule, threshold) for s in human_scores])
     human_page = np.concatenate([s.page_score(rule) for s in human_scores])
 
@@ -969,11 +976,13 @@ def _measure_segment_rules(
         "human_segments_above_document_threshold": rate(human_page >= doc_threshold),
         "embedded_mean_teacher_fraction": float(emb_fraction.mean()) if emb_fraction.size else None,
         "tpr_teacher_alone": chosen["tpr_100pct"],
+        "tpr_by_pasted_length": _tpr_by_length(emb_page >= threshold, guest_chars),
         "note": "page score = teacher_prob_max_segment (best segment under `rule`: 'windows' = paragraph "
         "windows, 'run' = the run of paragraphs most likely pasted teacher text, 'run+windows' = both); "
         "threshold = 1% FPR on held-out human pages' page scores; tpr / tpr_50pct = share of held-out "
         "human pages with a held-out teacher text pasted in as ~25% / ~50% of the characters that reach "
-        "it (tpr_teacher_alone: the teacher texts alone, the ceiling of any page rule); "
+        "it (tpr_teacher_alone: the teacher texts alone, the ceiling of any page rule; "
+        "tpr_by_pasted_length: tpr by the pasted text's length in characters); "
         "teacher_fraction = share of characters in segments at or above the threshold",
     }
     return point, table
@@ -994,6 +1003,17 @@ def training_arrays(parts: dict[str, list[dict]]) -> tuple[list[str], np.ndarray
         ]
     )
     return texts, labels, sources, groups
+
+
+def _tpr_by_length(flagged: np.ndarray, chars: np.ndarray) -> list[dict]:
+    """Flagged share of pasted pages per :data:`PASTED_LENGTH_BINS` bin of the pasted text."""
+    edges = (*PASTED_LENGTH_BINS, None)
+    rows = []
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        inside = (chars >= low) & (chars < high if high is not None else True)
+        rows.append({"min_chars": low, "max_chars": high, "pages": int(inside.sum()),
+                     "tpr": float(flagged[inside].mean()) if inside.any() else None})
+    return rows
 
 
 def train_model(
@@ -1030,7 +1050,10 @@ def train_model(
     rng = np.random.default_rng(random_state)
     human_idx = np.flatnonzero(labels == HUMAN)
     teacher_idx = np.flatnonzero(labels == TEACHER)
-    fold_parts: list[tuple[np.ndarray, np.ndarray, dict[float, list[str]], np.ndarray, Stage1]] = []
+    # (train, test, pasted pages by share, test human texts, stage 1, the pasted teacher texts)
+    fold_parts: list[
+        tuple[np.ndarray, np.ndarray, dict[float, list[str]], np.ndarray, Stage1, np.ndarray]
+    ] = []
 
     def on_fold(train_idx: np.ndarray, test_idx: np.ndarray, stage1: Stage1) -> None:
         test_human = np.intersect1d(test_idx, human_idx)
@@ -1043,13 +1066,13 @@ def train_model(
             ]
             for share in EMBED_SHARES
         }
-        fold_parts.append((train_idx, test_idx, pages, test_human, stage1))
+        fold_parts.append((train_idx, test_idx, pages, test_human, stage1, guests))
 
     oof_rows = clf.fit_with_oof(texts, labels, groups, weight, on_fold=on_fold)
     oof = np.zeros((len(labels), len(clf.classes_)))
     fold_models = []
     window_labels = labels[oof_rows.window_owner]
-    for train_idx, test_idx, _, _, stage1 in fold_parts:
+    for train_idx, test_idx, _, _, stage1, _ in fold_parts:
         fold_clf = copy.copy(clf)
         fold_clf.stage1_ = stage1.model
         fold_clf.stage1_nb_weights_, fold_clf.stage1_nb_intercepts_ = stage1.nb_weights, stage1.nb_intercepts
@@ -1204,6 +1227,18 @@ def model_card(metrics: dict) -> str:
         f"`{seg.get('rule', '?')}`) >= {seg['threshold']:.4f} flags {seg['tpr']:.3f} of human pages "
         f"carrying it as ~25% of their characters and {seg.get('tpr_50pct') or 0:.3f} at ~50% "
         f"(FPR on human pages {seg['fpr']:.4f})",
+    ]
+    by_length = [row for row in seg.get("tpr_by_pasted_length", []) if row["tpr"] is not None]
+    if by_length:
+        lines.append(
+            "- ~25% pasted pages flagged, by the pasted text's length: "
+            + ", ".join(
+                f"{row['min_chars']:,}{'-' + format(row['max_chars'], ',') if row['max_chars'] else '+'}"
+                f" chars {row['tpr']:.2f} (n={row['pages']})"
+                for row in by_length
+            )
+        )
+    lines += [
         "",
         "## False-positive rate per human source at the operating threshold",
         "",

@@ -85,6 +85,9 @@ def test_cv_metrics_on_dev_subsample(trained, capsys) -> None:
             f"AUC teacher/other {pairwise['teacher_vs_other_llm']['roc_auc']:.4f}"
         )
         print("  page rules (threshold at 1% FPR on held-out human pages):", metrics["segment_rules"])
+        print("  25% pasted pages flagged by pasted length:",
+              [(row["min_chars"], row["pages"], row["tpr"]) for row in
+               metrics["segment_operating_point"]["tpr_by_pasted_length"]])
         print("  worst human sources at the operating threshold:", metrics["per_source_fpr"][:5])
     # Contract keys for the estimator and the CLI.
     for key in (
@@ -116,6 +119,7 @@ def test_cv_metrics_on_dev_subsample(trained, capsys) -> None:
     # The files are there and the card reports the per-source table.
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "per human source" in card and metrics["per_source_fpr"][0]["source"] in card
+    assert "by the pasted text's length" in card
     on_disk = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert on_disk["model_id"] == hashlib.sha256((out / "model.skops").read_bytes()).hexdigest()
 
@@ -132,6 +136,16 @@ def test_round_trip_and_scores(trained, dev_openai, dev_human) -> None:
     assert seg["rule"] == model.classifier.segment_rule
     assert set(metrics["segment_rules"]) == set(SEGMENT_RULES)
     assert seg["fpr"] <= 0.011 and 0.0 <= seg["tpr"] <= 1.0 and 0.0 <= seg["tpr_50pct"] <= 1.0
+    # The by-length rates split the 25% pasted pages: every page in one bin, and together they
+    # give the overall rate. A long pasted answer carries more evidence than a short one.
+    by_length = seg["tpr_by_pasted_length"]
+    assert sum(row["pages"] for row in by_length) == seg["embedded_pages"]
+    flagged = sum(row["tpr"] * row["pages"] for row in by_length if row["pages"])
+    assert flagged == pytest.approx(seg["tpr"] * seg["embedded_pages"])
+    shortest, longest = by_length[0], by_length[-1]
+    assert shortest["max_chars"] == by_length[1]["min_chars"] and longest["max_chars"] is None
+    assert shortest["pages"] >= 30 and longest["pages"] >= 30
+    assert longest["tpr"] > shortest["tpr"] + 0.2
     assert model.model_id == hashlib.sha256((out / "model.skops").read_bytes()).hexdigest()
     held_teacher = [r["text"] for r in dev_openai if r["id"] not in info["used"]][:150:3]
     held_human = [r["text"] for r in dev_human if r["id"] not in info["used"]][:300:6]
