@@ -66,6 +66,7 @@ class ReferenceFit:
     """A classifier fitted with out-of-fold stage-2 rows, its folds and its document features."""
 
     labels: np.ndarray
+    groups: np.ndarray
     weight: np.ndarray
     classes: list[str]
     rows: OutOfFoldRows
@@ -87,7 +88,8 @@ def fit_reference(reference: TeacherClassifier) -> ReferenceFit:
         plan = _plan(texts, require_assessable=False, piece_max_chars=reference.piece_max_chars)
         counts, piece_style = reference.hasher_.counts_and_style(plan.pieces)
         features, _ = reference._features_of(counts, piece_style, plan.doc_ranges)
-    return ReferenceFit(labels, weight, list(reference.classes_), rows, folds, features,
+    return ReferenceFit(labels, np.asarray(groups).astype(str), weight, list(reference.classes_), rows,
+                        folds, features,
                         reference.hasher_.n_features_word)
 
 

@@ -1,7 +1,7 @@
 """Probe (issue #4, session 6): evidence spread and window consistency as extra stage-2 inputs.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python -m bench.stage2_extras`` (about 3 minutes on one core).
-Figures in bench/results_classifier.md, "Session 6". Not adopted: at most +0.003 on any figure.
+Figures in bench/results_classifier.md, "Session 6". Not adopted: at most +0.005 on any figure.
 
 The reference is the shipped :class:`detectors.classifier.TeacherClassifier` and its out-of-fold
 stage-2 rows. Two candidate blocks are appended and stage 2 is cross-validated on the same
@@ -10,19 +10,24 @@ prompt-grouped folds (as :mod:`bench.stage1_members` does for members):
 - spread: per text and n-gram block (word, char), the mean and standard deviation of the
   naive-Bayes log-count ratios of the n-grams it uses (teacher/human, teacher/other, fitted on the
   fold's training texts) and the shares of its n-grams with ratio > 0, > 1 and < -1;
-- windows: min, max and standard deviation of its paragraph windows' out-of-fold stage-1 rows.
+- windows: min, max and standard deviation of its paragraph windows' out-of-fold stage-1 rows;
+- pairwise: margins of two linear models fitted on same-prompt differences (a teacher text's
+  features minus a human's, or another LLM's, answer to the same prompt; up to 3 pairs per
+  prompt), so topic words cancel and the weights go to how the teacher writes.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections import defaultdict
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.linear_model import SGDClassifier
 from threadpoolctl import threadpool_limits
 
-from bench.stage1_members import _row, cv_stage2, fit_reference
+from bench.stage1_members import ReferenceFit, _row, cv_stage2, fit_reference
 from detectors.classifier import HUMAN, OTHER_LLM, TEACHER, OutOfFoldRows, TeacherClassifier
 
 
@@ -69,6 +74,32 @@ def window_columns(rows: OutOfFoldRows) -> np.ndarray:
     return columns
 
 
+def pairwise_columns(fit: ReferenceFit, max_pairs: int = 3, alpha: float = 1e-5) -> np.ndarray:
+    """Out-of-fold margins of same-prompt contrastive models, teacher/human and teacher/other."""
+    rng = np.random.default_rng(0)
+    columns = np.zeros((len(fit.labels), 2))
+    for k, other in enumerate((HUMAN, OTHER_LLM)):
+        for train_idx, test_idx in fit.folds:
+            by_prompt: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+            for i in train_idx:
+                if fit.groups[i].startswith("p:") and fit.labels[i] in (TEACHER, other):
+                    by_prompt[fit.groups[i]][fit.labels[i]].append(int(i))
+            left, right = [], []
+            for texts in by_prompt.values():
+                combos = [(t, o) for t in texts[TEACHER] for o in texts[other]]
+                if len(combos) > max_pairs:
+                    combos = [combos[j] for j in rng.choice(len(combos), max_pairs, replace=False)]
+                left += [t for t, _ in combos]
+                right += [o for _, o in combos]
+            diff = (fit.features[left] - fit.features[right]).tocsr()
+            model = SGDClassifier(loss="log_loss", alpha=alpha, fit_intercept=False, max_iter=30,
+                                  tol=1e-4, random_state=0)
+            targets = np.r_[np.ones(diff.shape[0]), np.zeros(diff.shape[0])]
+            model.fit(sp.vstack([diff, -diff]).tocsr(), targets)
+            columns[test_idx, k] = fit.features[test_idx] @ model.coef_[0]
+    return columns
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
@@ -78,6 +109,8 @@ def main() -> None:
     blocks = {"word": present[:, :fit.n_word].tocsr(), "char": present[:, fit.n_word:].tocsr()}
     spread = spread_columns(blocks, fit.labels, fit.folds)
     windows = window_columns(fit.rows)
+    with threadpool_limits(limits=1):
+        pairwise = pairwise_columns(fit)
     print(f"inputs ready ({time.perf_counter() - started:.0f} s)", flush=True)
     base = fit.rows.documents
     print(
@@ -91,6 +124,7 @@ def main() -> None:
             ("+ spread", np.hstack([base, spread])),
             ("+ windows", np.hstack([base, windows])),
             ("+ spread + windows", np.hstack([base, spread, windows])),
+            ("+ pairwise", np.hstack([base, pairwise])),
         ):
             print(_row(name, fit.labels, cv_stage2(fit, x), fit.classes), flush=True)
     print(f"\n({time.perf_counter() - started:.0f} s)")
