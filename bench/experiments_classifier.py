@@ -82,6 +82,7 @@ from detectors.classifier import (
     score_texts,
     training_arrays,
 )
+from detectors.classifier import Stage1 as ScoringStage1
 from detectors.features import NgramHasher, stylometric_matrix
 from detectors.segments import segment_spans
 
@@ -136,13 +137,32 @@ class SplitStageClassifier(TeacherClassifier):
 
     Only used here, so ``score_texts`` can time the split variant with the production code path."""
 
-    def _stage2_rows(self, features: sp.csr_matrix, style: np.ndarray) -> np.ndarray:
+    def _stage2_rows(
+        self, features: sp.csr_matrix, style: np.ndarray, stage1: ScoringStage1 | None = None
+    ) -> np.ndarray:
         # the one place production code builds stage-2 inputs (segment_scores and predict_proba_*)
+        slices = self.stage1_slices_
+        columns = None if stage1 is None else stage1.columns
+        if columns is not None:
+            # segment_scores renumbers a batch's columns 0..k-1 in column order (_compact_columns):
+            # a slice of the full width is a slice of the new columns
+            slices = [slice(*np.searchsorted(columns, [sl.start, sl.stop])) for sl in slices]
         logs = [
-            np.log(np.clip(_proba(m, features[:, sl], self.classes_), _EPS, 1.0))
-            for m, sl in zip(self.stage1_, self.stage1_slices_, strict=True)
+            np.log(np.clip(_proba(_on_columns(m, sl, columns), features[:, new], self.classes_), _EPS, 1.0))
+            for m, sl, new in zip(self.stage1_, self.stage1_slices_, slices, strict=True)
         ]
         return np.hstack([*logs, style]).astype(np.float32)
+
+
+def _on_columns(model: object, sl: slice, columns: np.ndarray | None) -> object:
+    """``model`` (fitted on the full-width slice ``sl``) restricted to the batch's ``columns``."""
+    if columns is None:
+        return model
+    inside = columns[(columns >= sl.start) & (columns < sl.stop)] - sl.start
+    restricted = copy.copy(model)
+    restricted.coef_ = model.coef_[:, inside]
+    restricted.n_features_in_ = inside.size
+    return restricted
 
 
 def _proba(model: object, x: sp.csr_matrix, classes: np.ndarray) -> np.ndarray:

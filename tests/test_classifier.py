@@ -26,6 +26,7 @@ from detectors.classifier import (
     TeacherClassifier,
     TeacherModel,
     TrainingDataError,
+    _compact_columns,
     _linear_proba,
     fit_log_count_ratio_model,
     load_model,
@@ -321,6 +322,15 @@ def test_fast_paths_give_sklearns_numbers(trained, dev_openai, dev_human) -> Non
     np.testing.assert_array_equal(_linear_proba(clf.stage1_, features), clf.stage1_.predict_proba(features))
     binary = SGDClassifier(loss="log_loss", random_state=0).fit(features, np.arange(80) < 40)
     np.testing.assert_array_equal(_linear_proba(binary, features), binary.predict_proba(features))
+    # Scoring renumbers a batch's columns 0..k-1 and restricts stage 1 to them: the same rows.
+    counts, piece_style = clf.hasher_.counts_and_style(texts)
+    compact, columns = _compact_columns(counts)
+    assert compact[0].shape[1] + compact[1].shape[1] == columns.size < features.shape[1] // 10
+    pairs = np.array([[i, i + 2] for i in range(len(texts) - 1)])
+    np.testing.assert_array_equal(
+        clf._stage2_rows(*clf._features_of(compact, piece_style, pairs), clf._stage1().on_columns(columns)),
+        clf._stage2_rows(*clf._features_of(counts, piece_style, pairs)),
+    )
     together = model.score_documents(texts + ["", "two words"])
     for i, text in enumerate(texts[::8]):
         alone = model.score_documents([text])
