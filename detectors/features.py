@@ -189,6 +189,20 @@ class _Tables:
         self.cls, self.lower, self.kind_mark = cls, lower, kind_mark
         self.n_marks = _N_MARKS
         self.n_kind_marks = 32 * _N_MARKS
+        # The class-and-mark ids that occur, numbered from 0 (48 ids): every kind alone (astral code points
+        # have no mark), then each marked id of the table (a mark has one kind). Counting these few
+        # cells per text instead of all 32 * n_marks is a smaller bincount and reduction.
+        marked = np.unique(kind_mark[kind_mark % _N_MARKS != 0])
+        occurring = np.concatenate([np.arange(32) * _N_MARKS, marked])
+        self.class_id = np.zeros(self.n_kind_marks, dtype=np.uint8)
+        self.class_id[occurring] = np.arange(occurring.size)
+        self.n_class_ids = occurring.size
+        self.code_class_id = self.class_id[kind_mark]  # per code point, as cls
+        # (n_class_ids, 5 + marks): the kind bits, then the single marks of each id (0/1)
+        kinds, marks = occurring // _N_MARKS, occurring % _N_MARKS
+        self.class_columns = np.column_stack(
+            [(kinds & b) != 0 for b in _KIND_BITS.values()] + [marks == i for i in range(1, _N_MARKS)]
+        ).astype(np.float64)
 
     @classmethod
     def get(cls) -> _Tables:
@@ -215,11 +229,6 @@ class _Powers:
         if size <= 4 * _CHUNK_CHARS:
             cls._cached = (out[0], out[1])
         return out[0], out[1]
-
-
-def _cumsum_bool(mask: np.ndarray) -> np.ndarray:
-    """Running count of a boolean mask as int32 (much faster than ``np.cumsum`` of bool)."""
-    return np.cumsum(mask.view(np.int8), dtype=np.int32)
 
 
 class _Batch:
@@ -683,6 +692,8 @@ _PUNCT = {
 }
 _SINGLE_PUNCT = tuple(mark for mark in _PUNCT.values() if len(mark) == 1)
 _N_MARKS = len(_SINGLE_PUNCT) + 1
+# The style counts of the kind bits of _class_tables' class-and-mark ids.
+_KIND_BITS = {"word_chars": 1, "letters": 2, "uppercase": 4, "digits": 8, "non_ascii": 16}
 _SENTENCE_END = ".!?\u3002"
 _LINE_END = '.!?")\u3002'
 _BULLETS = "-*\u2022+"
@@ -830,19 +841,17 @@ def _style_counts_batch(batch: _Batch) -> np.ndarray:
     out[:, _C["chars"]] = batch.lengths
     # Character classes and single punctuation marks: one bincount over the whole batch.
     tables = _Tables.get()
-    kind_mark = tables.kind_mark[batch.index]
+    class_id = tables.code_class_id[batch.index]
     if batch.astral is not None:
-        kind_mark[batch.astral] = batch.astral_kind_mark
-    cells = batch.row * tables.n_kind_marks + kind_mark
-    by_cell = np.bincount(cells, minlength=batch.n * tables.n_kind_marks)
-    by_cell = by_cell.reshape(batch.n, 32, tables.n_marks)
-    by_kind = by_cell.sum(axis=2)
-    bit = np.arange(32)
-    for name, b in (("word_chars", 1), ("letters", 2), ("uppercase", 4), ("digits", 8), ("non_ascii", 16)):
-        out[:, _C[name]] = by_kind[:, (bit & b) != 0].sum(axis=1)
-    by_mark = by_cell.sum(axis=1)
+        class_id[batch.astral] = tables.class_id[batch.astral_kind_mark]
+    cells = batch.row * tables.n_class_ids + class_id
+    by_cell = np.bincount(cells, minlength=batch.n * tables.n_class_ids).reshape(batch.n, tables.n_class_ids)
+    # integer counts summed in float64: exact in any order
+    by_column = by_cell @ tables.class_columns
+    for j, name in enumerate(_KIND_BITS):
+        out[:, _C[name]] = by_column[:, j]
     for i, name in enumerate(name for name, mark in _PUNCT.items() if len(mark) == 1):
-        out[:, _C[f"punct_{name}"]] = by_mark[:, i + 1]
+        out[:, _C[f"punct_{name}"]] = by_column[:, len(_KIND_BITS) + i]
     # Runs: "..." and "**" counted like str.count (non-overlapping), words as runs of \w.
     dot_starts, dot_lengths = _runs(batch, codes == ord("."))
     count("punct_ellipsis", dot_starts, dot_lengths // 3)
@@ -881,12 +890,8 @@ def _sentence_counts(batch: _Batch, space: np.ndarray, count: _Counter) -> None:
     word_starts = np.flatnonzero(visible & ~batch.prev(visible))
     if word_starts.size == 0:
         return
-    ids = _cumsum_bool(breaks)[word_starts]
-    opens = np.empty(ids.size, dtype=bool)
-    opens[0] = True
-    np.not_equal(ids[1:], ids[:-1], out=opens[1:])
-    first_word = np.flatnonzero(opens)
-    lengths = np.diff(np.append(first_word, ids.size)).astype(np.float64)
+    first_word = np.flatnonzero(_follows_mark(np.flatnonzero(breaks), word_starts))
+    lengths = np.diff(np.append(first_word, word_starts.size)).astype(np.float64)
     positions = word_starts[first_word]
     count("sentences", positions)
     count("sentence_words", positions, lengths)
@@ -894,6 +899,17 @@ def _sentence_counts(batch: _Batch, space: np.ndarray, count: _Counter) -> None:
     count("short_sentences", positions[lengths < _SHORT_SENTENCE])
     count("long_sentences", positions[lengths > _LONG_SENTENCE])
     count("lowercase_start_sentences", positions[(batch.cls[positions] & _LOWER) != 0])
+
+
+def _follows_mark(marks: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """For sorted ``positions``: whether one of the sorted ``marks`` lies in (previous position,
+    this position]; True for the first. The same as comparing running counts of the marks at
+    consecutive positions, without a pass over every code point."""
+    follows = np.zeros(positions.size, dtype=bool)
+    follows[0] = True
+    at = np.searchsorted(positions, marks)
+    follows[at[at < positions.size]] = True
+    return follows
 
 
 def _line_counts(batch: _Batch, space: np.ndarray, count: _Counter) -> None:
@@ -904,10 +920,8 @@ def _line_counts(batch: _Batch, space: np.ndarray, count: _Counter) -> None:
     visible = np.flatnonzero(~space)
     if visible.size == 0:
         return
-    line = _cumsum_bool(line_start)[visible]
-    opens = np.empty(visible.size, dtype=bool)
-    opens[0] = True
-    np.not_equal(line[1:], line[:-1], out=opens[1:])
+    line_starts = np.flatnonzero(line_start)
+    opens = _follows_mark(line_starts, visible)
     closes = np.empty(visible.size, dtype=bool)
     closes[-1] = True
     closes[:-1] = opens[1:]
@@ -918,7 +932,11 @@ def _line_counts(batch: _Batch, space: np.ndarray, count: _Counter) -> None:
     open_idx = np.flatnonzero(opens)
     before = np.maximum(open_idx - 1, 0)
     new_text = (open_idx == 0) | (batch.row[visible[before]] != batch.row[first])
-    count("paragraphs", first[new_text | (line[open_idx] - line[before] >= 2)])
+    # line starts in (previous visible character, first]: two or more = a blank line between
+    starts_between = np.searchsorted(line_starts, first, side="right") - np.searchsorted(
+        line_starts, visible[before], side="right"
+    )
+    count("paragraphs", first[new_text | (starts_between >= 2)])
     count("line_end_punct_lines", last[(cls[last] & _LINE_END_BIT) != 0])
     # List lines: ^[ \t]*([-*•+]|\d{1,2}[.)])[ \t]+\S
     first_cls = cls[first]
@@ -937,10 +955,10 @@ def _line_counts(batch: _Batch, space: np.ndarray, count: _Counter) -> None:
     length = last - first + 1
     colon = np.flatnonzero((codes[last] == ord(":")) & (length >= 3) & (length <= 61))
     if colon.size:
-        stops = (cls & _STOP) != 0
-        bounds = np.stack([first[colon], last[colon]], axis=1).ravel()
-        inside = np.add.reduceat(stops.view(np.int8), bounds)[::2]  # stops in [first, last)
-        colon = colon[inside == 0]
+        # no stop in [first, last): the candidates' characters only (at most 60 each)
+        at = first[colon, None] + np.arange(60)
+        stops = ((cls[np.minimum(at, cls.size - 1)] & _STOP) != 0) & (at < last[colon, None])
+        colon = colon[~stops.any(axis=1)]
     hashes = np.zeros(first.size, dtype=np.int64)
     running = codes[first] == ord("#")
     for k in range(1, 8):
