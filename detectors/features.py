@@ -379,12 +379,18 @@ def _count_matrix(keys: np.ndarray, n_rows: int, n_features: int) -> sp.csr_matr
     np.not_equal(keys[1:], keys[:-1], out=change[1:])
     first = np.flatnonzero(change)
     unique = keys[first]
-    data = np.diff(np.append(first, keys.size)).astype(np.float32)
+    data = np.empty(first.size, dtype=np.float32)  # run lengths (exact: counts < 2**24)
+    np.subtract(first[1:], first[:-1], out=data[:-1], casting="unsafe")
+    data[-1] = keys.size - first[-1]
     key = keys.dtype.type
-    rows = unique // key(n_features)
-    columns = (unique - rows * key(n_features)).astype(np.int32)
-    indptr = np.zeros(n_rows + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows.astype(np.int64), minlength=n_rows), out=indptr[1:])
+    if n_features & (n_features - 1) == 0:
+        columns = (unique & key(n_features - 1)).astype(np.int32)
+    else:
+        columns = (unique % key(n_features)).astype(np.int32)
+    # The keys are sorted, so each row starts where its first possible key would go.
+    indptr = np.empty(n_rows + 1, dtype=np.int32)
+    indptr[:-1] = np.searchsorted(unique, np.arange(n_rows, dtype=keys.dtype) * key(n_features))
+    indptr[-1] = unique.size
     return sp.csr_matrix((data, columns, indptr), shape=(n_rows, n_features))
 
 
