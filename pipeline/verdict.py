@@ -206,8 +206,11 @@ def judge(
             return {"label": CLEAN, "score": round(score, 4), "evidence": evidence,
                     "reason": "no teacher text beyond the expected false positives; the interval is narrow"}
         evidence.append(_ev("teacher_share_ci_high", ci_high, config.clean_max_ci_high, INCONCLUSIVE))
-        why = ("the interval is too wide to call the group clean"
-               + ("" if calibrated
+        test_note = f" (excess test p={excess_p:.2g})" if tested else ""
+        why = (f"the flags do not clearly exceed the expected false positives{test_note}, but the "
+               f"share's 95% interval reaches {ci_high:.1%}, above the {config.clean_max_ci_high:.1%} "
+               f"bound for clean: too wide to call the group clean"
+               + (" (more pages, or a larger same-site baseline, narrow it)" if calibrated
                   else " (no baseline: false-positive rates of this crawl's genres are unknown)"))
         # LLM text not counted as the teacher's: the interval allows it to be an unseen teacher
         # version's, which is what keeps it wide

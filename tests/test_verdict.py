@@ -57,6 +57,11 @@ def test_wide_interval_without_evidence_is_inconclusive_and_says_why():
     v = judge(1000, share(0.02, 0.0, 0.3), 0.01, rows(1000, np.arange(40)), CFG, calibrated=False)
     assert v["label"] == INCONCLUSIVE
     assert "no baseline" in v["reason"]
+    # the reason quotes how far the interval reaches against the clean bound
+    assert "interval reaches 30.0%, above the 2.0% bound" in v["reason"]
+    calibrated = judge(1000, share(0.0, 0.0, 0.035), 0.01, rows(1000, np.arange(10)), CFG, calibrated=True)
+    assert calibrated["label"] == INCONCLUSIVE
+    assert "reaches 3.5%" in calibrated["reason"] and "larger same-site baseline" in calibrated["reason"]
 
 
 def test_llm_text_of_unknown_origin_is_named_when_it_keeps_a_group_from_clean():
@@ -149,6 +154,8 @@ def test_excess_test_calls_scattered_text_the_interval_alone_leaves_open():
     assert ev["excess_test_p"]["points_to"] == INCIDENTAL and ev["excess_test_p"]["threshold"] == 0.01
     assert "p=0.003" in v["reason"] and "interval still reaches about zero" in v["reason"]
     # the same data without a rejecting test stay open: too wide to say clean
-    assert judge(n, weak, 0.002, r, CFG, True, excess=(0.2, 0.005))["label"] == INCONCLUSIVE
+    not_rejected = judge(n, weak, 0.002, r, CFG, True, excess=(0.2, 0.005))
+    assert not_rejected["label"] == INCONCLUSIVE
+    assert "do not clearly exceed the expected false positives (excess test p=0.2)" in not_rejected["reason"]
     interval_only = VerdictConfig.from_mapping({"presence_rule": "interval"})
     assert judge(n, weak, 0.002, r, interval_only, True, excess=(0.003, 0.02))["label"] == INCONCLUSIVE
