@@ -806,10 +806,9 @@ def excess_test(
     and added to every simulated group (a crawl with other-LLM pages is no evidence of the
     teacher's), with the rates at which it reaches the teacher strata raised as an unseen LLM's
     might be (:func:`_unseen_llm_signature`). Every stratum is tested, the lower-threshold ones of
-    a two-level layout too. Without a baseline the reference
-    spread makes the test weak, as it should: the test is not run (p = 1) unless a baseline
-    calibrates every document, since the references give no false-positive rate to test
-    against, only a range.
+    a two-level layout too. Without a baseline the reference spread makes the test weak, as it
+    should: the test is not run (p = 1) unless a baseline calibrates every document, since the
+    references give no false-positive rate to test against, only a range.
     """
     n_rest = counts.n - int(counts.strata[0])
     if n_rest <= 0 or not fp_models or any(m.counts is None for m, _ in fp_models):
