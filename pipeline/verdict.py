@@ -172,6 +172,7 @@ def judge(
                 "reason": f"only {n} documents (fewer than {config.min_documents}): too few to judge"}
     k = int((rows.flagged if rows.est_flagged is None else rows.est_flagged).sum())
     ci_low, ci_high = share.get("ci_low") or 0.0, share.get("ci_high")
+    interval_known = ci_high is not None
     ci_high = 1.0 if ci_high is None else ci_high
     p0 = min(max(expected_flag_rate, 1e-6), 1 - 1e-6)
     pval = float(binomtest(k, n, p0, alternative="greater").pvalue) if n else 1.0
@@ -181,7 +182,8 @@ def judge(
     # binomial test against the point rate does not (that one called a clean crawl contaminated
     # when the shares were counted at the lower thresholds). Without one the test cannot run and
     # the interval's lower end (MinHash copies keep it above zero) with the enrichment test decide.
-    tested = config.presence_rule == "excess_test" and excess is not None and math.isfinite(excess[1])
+    tested = (config.presence_rule == "excess_test" and excess is not None
+              and math.isfinite(excess[0]) and math.isfinite(excess[1]))
     excess_p = excess[0] if tested else math.nan
     if tested:
         present = excess_p < config.excess_max_p
@@ -206,11 +208,23 @@ def judge(
             return {"label": CLEAN, "score": round(score, 4), "evidence": evidence,
                     "reason": "no teacher text beyond the expected false positives; the interval is narrow"}
         evidence.append(_ev("teacher_share_ci_high", ci_high, config.clean_max_ci_high, INCONCLUSIVE))
-        test_note = f" (excess test p={excess_p:.2g})" if tested else ""
-        why = (f"the flags do not clearly exceed the expected false positives{test_note}, but the "
-               f"share's 95% interval reaches {ci_high:.1%}, above the {config.clean_max_ci_high:.1%} "
-               f"bound for clean: too wide to call the group clean"
-               + (" (more pages, or a larger same-site baseline, narrow it)" if calibrated
+        # say what kept the group from a finding, then why it is not clean either
+        if tested:
+            found = ("the flags do not clearly exceed the expected false positives "
+                     f"(excess test p={excess_p:.2g})")
+        elif enriched:
+            found = (f"the flags exceed the expected rate (binomial p={pval:.2g}), but the share's interval "
+                     f"starts at {ci_low:.1%}, not above {config.contaminated_min_ci_low:.1%}")
+        else:
+            found = f"the flags do not clearly exceed the expected false positives (binomial p={pval:.2g})"
+        if interval_known:
+            wide = (f"the share's 95% interval reaches {ci_high:.1%}, above the "
+                    f"{config.clean_max_ci_high:.1%} bound for clean: too wide to call the group clean"
+                    + (" (more pages, or a larger same-site baseline, narrow it)" if calibrated else ""))
+        else:
+            wide = "the share's interval could not be computed, so the group cannot be called clean"
+        why = (f"{found}; {wide}"
+               + ("" if calibrated
                   else " (no baseline: false-positive rates of this crawl's genres are unknown)"))
         # LLM text not counted as the teacher's: the interval allows it to be an unseen teacher
         # version's, which is what keeps it wide

@@ -59,6 +59,16 @@ def test_wide_interval_without_evidence_is_inconclusive_and_says_why():
     assert "no baseline" in v["reason"]
     # the reason quotes how far the interval reaches against the clean bound
     assert "interval reaches 30.0%, above the 2.0% bound" in v["reason"]
+    # flags well above the expected rate, but no baseline and an interval from zero: the reason
+    # says the flags exceed, and that the interval's lower end is what keeps it open
+    enriched = judge(1000, share(0.03, 0.0, 0.2), 0.01, rows(1000, np.arange(60)), CFG, calibrated=False)
+    assert enriched["label"] == INCONCLUSIVE
+    assert "the flags exceed the expected rate" in enriched["reason"]
+    assert "interval starts at 0.0%" in enriched["reason"] and "do not clearly" not in enriched["reason"]
+    # an interval that could not be computed is not quoted as reaching 100%
+    unknown = judge(1000, share(None, None, None), 0.01, rows(1000, np.arange(10)), CFG, calibrated=True)
+    assert unknown["label"] == INCONCLUSIVE
+    assert "could not be computed" in unknown["reason"] and "100.0%" not in unknown["reason"]
     calibrated = judge(1000, share(0.0, 0.0, 0.035), 0.01, rows(1000, np.arange(10)), CFG, calibrated=True)
     assert calibrated["label"] == INCONCLUSIVE
     assert "reaches 3.5%" in calibrated["reason"] and "larger same-site baseline" in calibrated["reason"]
