@@ -7,8 +7,8 @@ The model (300 dev documents per class, as ``bench_classifier --speed-only``) is
 ``save`` and stored in DIR, so ``check`` times and compares scoring only. Scored: 1,000 2 KB
 documents (the speed benchmark's) and 1,000 dev texts of every length as they are (short,
 unassessable, CJK ...). Compared with max abs diff 0: every ``score_documents`` column, every
-field of ``segment_scores`` and the rows each stage 2 receives (so a change HGB's binning would
-hide still shows).
+field of ``segment_scores`` except ``doc_teacher`` (a column of ``doc_proba``) and ``n``, and the
+rows each stage 2 receives (so a change HGB's binning would hide still shows).
 """
 
 from __future__ import annotations

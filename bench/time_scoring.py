@@ -4,7 +4,9 @@ model, to compare code versions alternately on one busy machine.
     PYTHONPATH=TREE OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/python bench/time_scoring.py MODEL_DIR [REPEATS]
 
 Run it as a file (not ``-m``), so that ``detectors`` is imported from ``TREE`` (e.g. an older commit
-exported with ``git archive``), and alternate the trees. ``MODEL_DIR``: e.g. the model
+exported with ``git archive``), and alternate the trees. ``PYTHONPATH=TREE`` is needed: run as a
+file, ``bench`` is importable only from it, so the timed documents come from ``TREE``'s
+``bench.bench_classifier`` too (the same in every tree since session 3). ``MODEL_DIR``: e.g. the model
 ``bench.check_scores_identical save`` writes. Prints the best and median docs/s of ``REPEATS`` runs,
 in CPU time of the process (less disturbed by other jobs on the core) and in wall time.
 """
