@@ -4,7 +4,7 @@ Run: ``OMP_NUM_THREADS=1 .venv/bin/python -m bench.stage2_extras`` (about 3 minu
 Figures in bench/results_classifier.md, "Session 6". Not adopted: at most +0.005 on any figure.
 
 The reference is the shipped :class:`detectors.classifier.TeacherClassifier` and its out-of-fold
-stage-2 rows. Two candidate blocks are appended and stage 2 is cross-validated on the same
+stage-2 rows. Three candidate blocks are appended and stage 2 is cross-validated on the same
 prompt-grouped folds (as :mod:`bench.stage1_members` does for members):
 
 - spread: per text and n-gram block (word, char), the mean and standard deviation of the
@@ -60,12 +60,14 @@ def spread_columns(
     return columns
 
 
-def window_columns(rows: OutOfFoldRows) -> np.ndarray:
-    """Min, max and standard deviation of each text's window rows (its own row when it has none)."""
-    n_docs, width = rows.documents.shape
-    columns = np.column_stack([rows.documents, rows.documents, np.zeros((n_docs, width))])
+def window_columns(rows: OutOfFoldRows, width: int) -> np.ndarray:
+    """Min, max and standard deviation of the stage-1 part (the first ``width`` columns) of each
+    text's window rows (its own row when it has none)."""
+    n_docs = rows.documents.shape[0]
+    own = rows.documents[:, :width]
+    columns = np.column_stack([own, own, np.zeros((n_docs, width))])
     order = np.argsort(rows.window_owner, kind="stable")
-    owners, windows = rows.window_owner[order], rows.windows[order]
+    owners, windows = rows.window_owner[order], rows.windows[order, :width]
     starts = np.searchsorted(owners, np.arange(n_docs))
     ends = np.searchsorted(owners, np.arange(n_docs), side="right")
     for doc in np.flatnonzero(ends > starts):
@@ -103,12 +105,14 @@ def pairwise_columns(fit: ReferenceFit, max_pairs: int = 3, alpha: float = 1e-5)
 def main() -> None:
     warnings.filterwarnings("ignore")
     started = time.perf_counter()
-    fit = fit_reference(TeacherClassifier(random_state=0))
+    reference = TeacherClassifier(random_state=0)
+    fit = fit_reference(reference)
     present = fit.features.tocsr(copy=True)
     present.data[:] = 1.0
     blocks = {"word": present[:, :fit.n_word].tocsr(), "char": present[:, fit.n_word:].tocsr()}
     spread = spread_columns(blocks, fit.labels, fit.folds)
-    windows = window_columns(fit.rows)
+    stage1_width = len(fit.classes) + len(reference._nb_pairs_used())  # log-probs, then NB margins
+    windows = window_columns(fit.rows, stage1_width)
     with threadpool_limits(limits=1):
         pairwise = pairwise_columns(fit)
     print(f"inputs ready ({time.perf_counter() - started:.0f} s)", flush=True)
