@@ -981,7 +981,8 @@ def _measure_segment_rules(
     human_scores: list[SegmentScores] = []
     embedded: dict[float, list[SegmentScores]] = {share: [] for share in EMBED_SHARES}
     guest_chars = np.concatenate(
-        [np.array([len(texts[g]) for g in guests], dtype=np.int64) for *_, guests in fold_parts]
+        # the characters pasted (_embed pastes the stripped text)
+        [np.array([len(texts[g].strip()) for g in guests], dtype=np.int64) for *_, guests in fold_parts]
     )
     for fold_clf, (_, _, pages, test_human, _, _) in zip(fold_models, fold_parts, strict=True):
         human_scores.append(segment_scores(fold_clf, [texts[i] for i in test_human], SEGMENT_RULES))
@@ -1272,14 +1273,15 @@ def model_card(metrics: dict) -> str:
         f"(FPR on human pages {seg['fpr']:.4f})",
     ]
     by_length = [row for row in seg.get("tpr_by_pasted_length", []) if row["tpr"] is not None]
+
+    def chars(row: dict) -> str:  # bins are [min_chars, max_chars)
+        low, high = row["min_chars"], row["max_chars"]
+        return f"{low:,}-{high - 1:,}" if high else f"{low:,}+"
+
     if by_length:
         lines.append(
             "- ~25% pasted pages flagged, by the pasted text's length: "
-            + ", ".join(
-                f"{row['min_chars']:,}{'-' + format(row['max_chars'], ',') if row['max_chars'] else '+'}"
-                f" chars {row['tpr']:.2f} (n={row['pages']})"
-                for row in by_length
-            )
+            + ", ".join(f"{chars(row)} chars {row['tpr']:.2f} (n={row['pages']})" for row in by_length)
         )
     lines += [
         "",
