@@ -144,6 +144,8 @@ def source_rows(report: dict) -> list[dict]:
                 "flagged_share": _pct(share.get("flagged_share")),
                 "llm_share": _pct(llm.get("estimate")),
                 "verdict": verdict.get("label"),
+                # the share the presence test finds only about half the time (with a baseline)
+                "detectable_share": _pct(verdict.get("detectable_share")),
                 "reason": verdict.get("reason"),
             }
         )

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.optimize import nnls
@@ -783,6 +783,30 @@ def stratum_weights(q_rest: np.ndarray, n_rest: float, phi_draws: np.ndarray) ->
     return 1.0 / var
 
 
+class ExcessTest(NamedTuple):
+    """The result of :func:`excess_test`."""
+
+    #: one-sided p-value (1 when nothing exceeds the false positives)
+    p: float
+    #: the fitted teacher share of the documents that are not MinHash copies
+    statistic: float
+    #: the teacher share of the group's documents that the test detects in about half of such
+    #: audits, at its level ``alpha`` (see :func:`excess_test`); nan when not computed
+    detectable_share: float
+
+
+def _critical_value(null: np.ndarray, alpha: float) -> float:
+    """The simulated null's value that a statistic must exceed for ``p < alpha``.
+
+    ``p = (1 + #(null >= observed)) / (n + 1)``, so at most ``ceil(alpha (n + 1) - 1) - 1`` null
+    values may reach the statistic. nan when there are too few simulations for ``alpha``.
+    """
+    allowed = math.ceil(alpha * (len(null) + 1) - 1) - 1
+    if allowed < 0:
+        return math.nan
+    return float(np.sort(null)[::-1][allowed])
+
+
 def excess_test(
     counts: CellCounts,
     fp_models: Sequence[tuple[FalsePositiveModel, float]],
@@ -791,8 +815,9 @@ def excess_test(
     n_sims: int = 1000,
     seed: int = 0,
     unseen: UnseenModels = DEFAULT_UNSEEN,
-) -> tuple[float, float]:
-    """One-sided test that the classifier flags exceed the human false positives: (p, statistic).
+    alpha: float = 0.01,
+) -> ExcessTest:
+    """One-sided test that the classifier flags exceed the human false positives.
 
     The statistic is the teacher share the mixture fit gives for the documents that are not
     MinHash copies (all strata, weighted as in :func:`estimate_group`: the fit's own
@@ -809,10 +834,17 @@ def excess_test(
     a two-level layout too. Without a baseline the reference spread makes the test weak, as it
     should: the test is not run (p = 1) unless a baseline calibrates every document, since the
     references give no false-positive rate to test against, only a range.
+
+    ``detectable_share`` answers "how much could this audit have missed?". The statistic estimates
+    the teacher share, so a share at the critical value of the simulated null (the smallest
+    statistic with ``p < alpha``) is detected about half the time: that value, as a share of all
+    the group's documents, and at least one document. It holds for teacher text caught as often
+    as the placement calibration's; a teacher version the classifier never saw is caught less
+    often and needs a larger share.
     """
     n_rest = counts.n - int(counts.strata[0])
     if n_rest <= 0 or not fp_models or any(m.counts is None for m, _ in fp_models):
-        return 1.0, math.nan
+        return ExcessTest(1.0, math.nan, math.nan)
     weights = np.array([w for _, w in fp_models], dtype=np.float64)
     weights = weights / weights.sum()
     rng = np.random.default_rng(seed)
@@ -841,7 +873,9 @@ def excess_test(
         sim = rng.multinomial(n_rest, probs[i])[:-1]
         null[i] = _acc_share(np.append(0.0, sim / n_rest), phi_point, mat, n_teacher, w)[0]
     p = (1.0 + float(np.sum(null >= observed - 1e-12))) / (n_sims + 1.0)
-    return (1.0 if observed <= 0 else p), float(observed)
+    critical = _critical_value(null, alpha)
+    detectable = max(critical, 1.0 / n_rest) * n_rest / counts.n if math.isfinite(critical) else math.nan
+    return ExcessTest(1.0 if observed <= 0 else p, float(observed), float(detectable))
 
 
 def estimate_group(

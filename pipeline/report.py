@@ -39,7 +39,15 @@ from pipeline.estimate import (
     two_level_view,
 )
 from pipeline.storage import atomic_write_json
-from pipeline.verdict import INCONCLUSIVE, PATTERN_NOTE, GroupRows, VerdictConfig, corpus_verdict, judge
+from pipeline.verdict import (
+    CLEAN,
+    INCONCLUSIVE,
+    PATTERN_NOTE,
+    GroupRows,
+    VerdictConfig,
+    corpus_verdict,
+    judge,
+)
 
 REPORT_SCHEMA_VERSION = "1"
 REPORT_FILE = "report.json"
@@ -248,7 +256,7 @@ def report_from_tables(
             whole_weight = float(rows.structured[flagged].mean()) if flagged.any() else 0.0
             excess = excess_test(test_arrays.counts(mask), test_calibrator.mix(test_cells, mask),
                                  test_placement, whole_weight, seed=seed + seed_offset + 104_729,
-                                 unseen=unseen)
+                                 unseen=unseen, alpha=vconfig.excess_max_p)
         # the reason names the group's LLM text only when the interval allows it to be the teacher's
         verdict = judge(n, teacher, expected, _subset(rows, mask), vconfig, calibrated, use_domains, excess,
                         llm_share=llm if unseen.teacher_branch else None)
@@ -373,9 +381,13 @@ def summary_text(report: Mapping[str, Any]) -> str:
     for s in report.get("sources", [])[:20]:
         sv = s["verdict"]
         share = s["teacher_share"]
+        detail = ""
+        if sv["label"] == INCONCLUSIVE:
+            detail = f" ({sv.get('reason')})"
+        elif sv["label"] == CLEAN and "detectable_share" in sv:
+            detail = f" (shares below about {_pct(sv['detectable_share'])} may go unnoticed)"
         lines.append(f"  source {s['source']}: {s['documents']:,} docs, teacher {_pct(share['estimate'])}"
-                     f" [{_pct(share['ci_low'])}-{_pct(share['ci_high'])}] -> "
-                     f"{sv['label']}" + (f" ({sv.get('reason')})" if sv["label"] == INCONCLUSIVE else ""))
+                     f" [{_pct(share['ci_low'])}-{_pct(share['ci_high'])}] -> {sv['label']}{detail}")
     for note in report.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)

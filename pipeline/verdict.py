@@ -155,12 +155,14 @@ def judge(
     config: VerdictConfig,
     calibrated: bool,
     use_domains: bool = True,
-    excess: tuple[float, float] | None = None,
+    excess: tuple[float, ...] | None = None,
     llm_share: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The verdict of one group. ``share`` is the group's teacher share (ShareEstimate.to_json()),
     ``llm_share`` its any-LLM share (named in the reason when that text is what keeps the
-    teacher's interval too wide to say ``clean``).
+    teacher's interval too wide to say ``clean``). ``excess`` is the excess test's
+    ``(p, statistic[, detectable_share])`` (:class:`pipeline.estimate.ExcessTest`); with the third,
+    ``clean`` and ``inconclusive`` verdicts say how large a share the test would likely have missed.
 
     ``expected_flag_rate`` is the share of documents the detectors flag in a clean group of
     the same make-up (its calibration); ``calibrated`` says whether that came from a baseline.
@@ -185,6 +187,7 @@ def judge(
     tested = (config.presence_rule == "excess_test" and excess is not None
               and math.isfinite(excess[0]) and math.isfinite(excess[1]))
     excess_p = excess[0] if tested else math.nan
+    detectable = float(excess[2]) if tested and len(excess) > 2 else math.nan
     if tested:
         present = excess_p < config.excess_max_p
     else:
@@ -206,7 +209,8 @@ def judge(
             evidence.append(_ev("teacher_share_ci_high", ci_high, config.clean_max_ci_high, CLEAN))
             score = 1.0 - ci_high / config.clean_max_ci_high
             return {"label": CLEAN, "score": round(score, 4), "evidence": evidence,
-                    "reason": "no teacher text beyond the expected false positives; the interval is narrow"}
+                    "reason": "no teacher text beyond the expected false positives; the interval is narrow"
+                    + _missed_note(detectable), **_limit(detectable)}
         evidence.append(_ev("teacher_share_ci_high", ci_high, config.clean_max_ci_high, INCONCLUSIVE))
         # say what kept the group from a finding, then why it is not clean either
         if tested:
@@ -233,7 +237,8 @@ def judge(
         if math.isfinite(other_llm) and other_llm > config.clean_max_ci_high:
             why += (f"; about {other_llm:.1%} of it looks like another LLM's text, which the classifier "
                     "cannot firmly attribute (a teacher version it never saw can look like another LLM)")
-        return {"label": INCONCLUSIVE, "score": 0.0, "evidence": evidence, "reason": why}
+        return {"label": INCONCLUSIVE, "score": 0.0, "evidence": evidence,
+                "reason": why + _missed_note(detectable), **_limit(detectable)}
 
     # ---- what pattern? ----------------------------------------------------------------
     est = float(share.get("estimate") or 0.0)
@@ -281,7 +286,8 @@ def judge(
     dense = est >= config.deliberate_min_share
     if score >= config.deliberate_min_score and dense:
         return {"label": DELIBERATE, "score": round(score, 4), "evidence": evidence,
-                "reason": "teacher text present in a dense, dump-like pattern. " + PATTERN_NOTE}
+                "reason": "teacher text present in a dense, dump-like pattern. " + PATTERN_NOTE,
+                **_limit(detectable)}
     reason = "teacher text present, scattered like ordinary web contamination"
     if score >= config.deliberate_min_score:
         reason = ("teacher text present; the flagged documents look dump-like, but the corrected share "
@@ -291,7 +297,20 @@ def judge(
         reason += (f" (the excess over the baseline's false positives is significant, p={excess_p:.2g}; the"
                    " share's interval still reaches about zero because it also carries the spread of"
                    " plausible detection rates)")
-    return {"label": INCIDENTAL, "score": round(1.0 - score, 4), "evidence": evidence, "reason": reason}
+    return {"label": INCIDENTAL, "score": round(1.0 - score, 4), "evidence": evidence, "reason": reason,
+            **_limit(detectable)}
+
+
+def _limit(detectable: float) -> dict[str, float]:
+    """The verdict's ``detectable_share`` key, when the excess test computed it."""
+    return {"detectable_share": round(detectable, 6)} if math.isfinite(detectable) else {}
+
+
+def _missed_note(detectable: float) -> str:
+    if not math.isfinite(detectable):
+        return ""
+    return (f"; with these documents and this baseline, a teacher share of about {detectable:.1%} would be "
+            "detected only about half the time, and smaller shares mostly go unnoticed")
 
 
 def _time_excess(days: np.ndarray, flagged: np.ndarray, window: int) -> float:

@@ -307,11 +307,41 @@ def test_excess_test_rejects_a_real_excess_and_not_the_baselines_own_rates():
     assert sum(p < 0.01 for p in null_p) <= 1
     base = baseline(rng, n=1500)
     contaminated, _ = simulate(rng, 2000, 0.06, embedded=0.3)
-    p, excess = excess_test(contaminated, [(base, 1.0)], pl, n_sims=300, seed=0)
-    assert p < 0.01 and excess > 0.02
+    result = excess_test(contaminated, [(base, 1.0)], pl, n_sims=300, seed=0)
+    assert result.p < 0.01 and result.statistic > 0.02
     # other LLMs' text is allowed under the null: it is no evidence of the teacher's
     other, _ = simulate(rng, 2000, 0.0, other_share=0.1)
     assert excess_test(other, [(base, 1.0)], pl, n_sims=300, seed=1)[0] > 0.01
+
+
+def test_detectable_share_is_found_about_half_the_time_and_shrinks_with_more_documents():
+    """``detectable_share`` claims that the test finds a share that large in about half the
+    audits of this size: check it by simulating such audits (fresh corpora and baselines)."""
+    rng = np.random.default_rng(47)
+    pl = placement(rng)
+    seen = UnseenModels(other_llm_likeness=0.0, test_other_llm_likeness=0.0)
+
+    def limit(n: int) -> float:
+        clean, _ = simulate(rng, n, 0.0)
+        return excess_test(clean, [(baseline(rng, n=1500), 1.0)], pl, n_sims=400, seed=n, unseen=seen,
+                           alpha=0.01).detectable_share
+
+    small, large = limit(1000), limit(8000)
+    assert 0.0 < large < small < 0.2
+
+    def found(share: float, runs: int = 30) -> float:
+        hits = 0
+        for run in range(runs):
+            corpus, _ = simulate(rng, 2000, share)
+            hits += excess_test(corpus, [(baseline(rng, n=1500), 1.0)], pl, n_sims=400, seed=run,
+                                unseen=seen).p < 0.01
+        return hits / runs
+
+    at_limit = limit(2000)
+    print(f"detectable share at 2,000 documents: {at_limit:.2%}")
+    assert 0.2 <= found(at_limit) <= 0.8
+    assert found(2.5 * at_limit) >= 0.9
+    assert found(0.3 * at_limit) <= 0.2
 
 
 def test_other_llms_caught_as_teacher_more_often_than_in_the_placement_are_no_evidence():

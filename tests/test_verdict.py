@@ -169,3 +169,21 @@ def test_excess_test_calls_scattered_text_the_interval_alone_leaves_open():
     assert "do not clearly exceed the expected false positives (excess test p=0.2)" in not_rejected["reason"]
     interval_only = VerdictConfig.from_mapping({"presence_rule": "interval"})
     assert judge(n, weak, 0.002, r, interval_only, True, excess=(0.003, 0.02))["label"] == INCONCLUSIVE
+
+
+def test_clean_and_inconclusive_verdicts_say_how_large_a_share_could_have_been_missed():
+    n = 1000
+    quiet = rows(n, np.arange(10))
+    clean = judge(n, share(0.0, 0.0, 0.01), 0.01, quiet, CFG, calibrated=True, excess=(0.6, 0.0, 0.027))
+    assert clean["label"] == CLEAN and clean["detectable_share"] == 0.027
+    assert "about 2.7% would be detected only about half the time" in clean["reason"]
+    wide = judge(n, share(0.0, 0.0, 0.05), 0.01, quiet, CFG, calibrated=True, excess=(0.6, 0.0, 0.041))
+    assert wide["label"] == INCONCLUSIVE and "about 4.1% would be detected" in wide["reason"]
+    # without the test (no baseline) there is no such figure, and none is made up
+    untested = judge(n, share(0.0, 0.0, 0.01), 0.01, quiet, CFG, calibrated=False)
+    assert "detectable_share" not in untested and "half the time" not in untested["reason"]
+    # a group where the test found teacher text keeps the figure, without the sentence
+    found = judge(n, share(0.04, 0.01, 0.08), 0.01, rows(n, np.arange(60)), CFG, calibrated=True,
+                  excess=(0.001, 0.04, 0.02))
+    assert found["label"] == INCIDENTAL and found["detectable_share"] == 0.02
+    assert "half the time" not in found["reason"]
