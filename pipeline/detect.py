@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from pipeline.estimate import Placement, doc_strata
+from pipeline.estimate import Placement, doc_strata, marked_chars
 from pipeline.ingest import read_corpus
 from pipeline.schema import SCORES_SCHEMA, SCORES_SCHEMA_VERSION, check_schema
 from pipeline.storage import atomic_directory, atomic_write_json, read_json
@@ -443,8 +443,10 @@ def calibrate_placement(
                             np.zeros(len(docs), dtype=bool), self_id, model.threshold, model.llm_threshold,
                             float(getattr(model, "segment_threshold", model.threshold)))
         counts = np.bincount(strata[strata >= 0].astype(np.int64), minlength=4)[:4]
-        tfrac = np.nan_to_num(scores["teacher_fraction"].astype(np.float64))
         share_arr = np.asarray(shares)
+        # marked as the estimator marks them (pipeline.estimate.marked_chars), per character
+        tfrac = marked_chars(np.ones(len(docs)), scores["teacher_fraction"].astype(np.float64),
+                             scores["teacher_prob"].astype(np.float64), model.threshold)
         teacher_score = np.fmax(scores["teacher_prob"], scores["teacher_prob_max_segment"]).astype(np.float64)
         kinds[kind] = {
             "n": len(docs),

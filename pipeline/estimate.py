@@ -59,6 +59,9 @@ WILSON_BELOW = 50
 #: Issue #5's measurement on crawl-like corpora: 25-35% of documents carrying teacher text were
 #: flagged. Without a placement calibration the TPR is drawn from [this, reference TPR].
 DEFAULT_TPR_FLOOR = 0.25
+#: ``teacher_chars_mean`` of a placement kind whose teacher documents are whole pages: more
+#: characters than any page, so :func:`_doc_based_chars` caps it at the crawl's mean page length
+WHOLE_PAGE_CHARS = 1e12
 #: The worst per-genre FPR on the references bounds the spread of FPRs without a baseline,
 #: capped so that a degenerate metrics file cannot make every interval [0, 1].
 MAX_REFERENCE_FPR = 0.6
@@ -375,15 +378,44 @@ class Placement:
     @classmethod
     def from_reference_metrics(cls, metrics: Mapping[str, Any]) -> Placement:
         """A stand-in when no placement measurement exists: the model's reference TPR as the
-        best case and :data:`DEFAULT_TPR_FLOOR` as the worst, all in the ``whole`` stratum."""
+        best case and :data:`DEFAULT_TPR_FLOOR` as the worst, all in the ``whole`` stratum; and,
+        when the model was trained with other LLMs' text, their held-out outcomes from its
+        confusion matrix as the ``other_llm`` kind. Without that kind every flag of other LLMs'
+        text, at the teacher threshold or at the LLM threshold, could only be the teacher's: a
+        source with a few other-LLM pages and no teacher text came out ``incidental``."""
         tpr = float(metrics.get("operating_point", {}).get("tpr", 0.7) or 0.7)
         n = 200
         kinds = {}
         for name, rate in (("reference", tpr), ("crawl_floor", min(DEFAULT_TPR_FLOOR, tpr))):
             strata = [0, round(rate * n), 0, round((1 - rate) * n * 0.5)]
             kinds[name] = {"n": n, "strata": strata, "teacher_score_mean": float("nan"),
-                           "llm_score_mean": float("nan"), "char_recall": rate}
-        return cls(kinds=kinds, teacher_kinds=list(kinds), source="references (no placement measurement)")
+                           "llm_score_mean": float("nan"), "char_recall": rate,
+                           # whole documents, as the strata assume: the teacher characters then
+                           # follow the document share (see _doc_based_chars), not the recall of
+                           # marked characters, which this stand-in cannot know
+                           "teacher_chars_mean": WHOLE_PAGE_CHARS}
+        teacher_kinds = list(kinds)
+        other = _reference_other_llm_kind(metrics)
+        if other is not None:
+            kinds["other_llm"] = other
+        return cls(kinds=kinds, teacher_kinds=teacher_kinds, source="references (no placement measurement)")
+
+
+def _reference_other_llm_kind(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Other LLMs' held-out texts as a placement kind, from the model's confusion matrix (rule:
+    teacher at the teacher threshold, else other LLM at the LLM threshold, else human): those
+    flagged as the teacher in the ``whole`` stratum, those flagged as any LLM in ``llm``. None
+    when the model knows no other LLMs."""
+    matrix = metrics.get("confusion_matrix") or {}
+    labels, rows = list(matrix.get("labels") or []), matrix.get("matrix") or []
+    if not {"teacher", "other_llm"} <= set(labels) or len(rows) != len(labels):
+        return None
+    row = [int(c) for c in rows[labels.index("other_llm")]]
+    if sum(row) <= 0:
+        return None
+    strata = [0, row[labels.index("teacher")], 0, row[labels.index("other_llm")]]
+    return {"n": sum(row), "strata": strata, "teacher_score_mean": float("nan"),
+            "llm_score_mean": float("nan"), "char_recall": 0.0}
 
 
 @dataclass
@@ -1191,7 +1223,12 @@ class ScoreArrays:
         r = self.raw
         strata = doc_strata(r["teacher_prob"], r["teacher_prob_max_segment"], r["llm_prob"], r["matched"],
                             r["self_id"], threshold, llm_threshold, segment_threshold, low)
-        return replace(self, strata=strata, n_strata=N_STRATA if low is None else len(STRATA_TWO_LEVEL))
+        teacher_chars = self.teacher_chars
+        if "teacher_fraction" in r:
+            teacher_chars = marked_chars(self.n_chars, r["teacher_fraction"], r["teacher_prob"],
+                                         threshold if low is None else min(threshold, low[0]))
+        return replace(self, strata=strata, n_strata=N_STRATA if low is None else len(STRATA_TWO_LEVEL),
+                       teacher_chars=teacher_chars)
 
     @classmethod
     def from_table(cls, table, rule: Mapping[str, Any], answer_share: float = 1.0) -> ScoreArrays:
@@ -1228,15 +1265,26 @@ class ScoreArrays:
             source=np.array(table.column("source").to_pylist(), dtype=object) if n else domain,
             domain=domain, n_chars=nc, strata=strata,
             teacher_score=np.fmax(tp, seg), llm_score=lp,
-            teacher_chars=nc * np.nan_to_num(tf),
+            teacher_chars=marked_chars(nc, tf, tp, math.inf if thr is None else thr),
             copy_teacher_chars=nc * np.where(structured, answer_share, 1.0),
             raw={"teacher_prob": tp, "teacher_prob_max_segment": seg, "llm_prob": lp, "matched": matched,
-                 "self_id": self_id},
+                 "self_id": self_id, "teacher_fraction": tf},
         )
 
     def counts(self, mask: np.ndarray | None = None) -> CellCounts:
         return CellCounts.from_arrays(self.strata, self.teacher_score, self.llm_score, self.n_chars,
                                       self.teacher_chars, mask, self.n_strata, self.copy_teacher_chars)
+
+
+def marked_chars(n_chars: np.ndarray, teacher_fraction: np.ndarray, teacher_prob: np.ndarray,
+                 threshold: float) -> np.ndarray:
+    """Characters the classifier marks as the teacher's, per document: all of a document whose
+    whole-text score reaches ``threshold``, else its share in segments above the segment
+    threshold (``teacher_fraction``). A document flagged whole often has no single segment
+    above the (stricter) segment threshold; counting only segments gave such documents no
+    teacher characters, and a corpus of flagged whole answers a character share near zero."""
+    whole = np.nan_to_num(np.asarray(teacher_prob, dtype=np.float64), nan=-1.0) >= threshold
+    return np.asarray(n_chars, dtype=np.float64) * np.where(whole, 1.0, np.nan_to_num(teacher_fraction))
 
 
 def estimation_thresholds(placement: Placement, rule: Mapping[str, Any],

@@ -23,6 +23,7 @@ from pipeline.estimate import (
     estimate_group,
     estimation_thresholds,
     excess_test,
+    marked_chars,
     pooling_strength,
     reference_fp_model,
     two_level_view,
@@ -472,3 +473,52 @@ def test_character_share_of_short_pages_never_exceeds_what_the_pages_hold():
         shares.append(res["teacher_chars"].estimate)
         assert res["teacher_chars"].estimate <= res["teacher"].estimate + 1e-9
     assert shares[0] == pytest.approx(shares[1])
+
+
+def _stand_in_metrics(with_other_llms: bool) -> dict:
+    metrics = {"operating_point": {"tpr": 0.8, "fpr": 0.01, "threshold": 0.9}}
+    if with_other_llms:  # held-out outcomes: rows teacher, human, other LLM (as train_model writes)
+        metrics["confusion_matrix"] = {"labels": ["teacher", "human", "other_llm"],
+                                       "matrix": [[80, 10, 10], [1, 98, 1], [8, 22, 70]]}
+    return metrics
+
+
+def test_reference_stand_in_knows_other_llms_so_their_flags_are_no_evidence_of_the_teacher():
+    """Without a placement calibration the estimator stands in the model's reference figures. It
+    once had no other-LLM kind, so a source whose only LLM text was another model's came out
+    with teacher text present (a real audit called such a source ``incidental``)."""
+    rng = np.random.default_rng(53)
+    stand_in = Placement.from_reference_metrics(_stand_in_metrics(True))
+    assert "other_llm" in stand_in.kinds and "other_llm" not in stand_in.teacher_kinds
+    assert stand_in.kinds["other_llm"]["strata"] == [0, 8, 0, 70]
+    base = baseline(rng, n=1500)
+    corpus, _ = simulate(rng, 2000, 0.0, other_share=0.1)
+    assert excess_test(corpus, [(base, 1.0)], stand_in, n_sims=300, seed=0).p > 0.05
+    assert estimate_group(corpus, [(base, 1.0)], stand_in, n_boot=300, seed=0)["teacher"].ci_low == 0.0
+    # the old stand-in (no other-LLM kind) reads the same crawl as teacher text
+    blind = Placement.from_reference_metrics(_stand_in_metrics(False))
+    assert "other_llm" not in blind.kinds
+    assert excess_test(corpus, [(base, 1.0)], blind, n_sims=300, seed=0).p < 0.01
+    # teacher text is still found beside the other LLMs' text
+    both, _ = simulate(rng, 2000, 0.1, other_share=0.1, embedded=0.0)
+    assert excess_test(both, [(base, 1.0)], stand_in, n_sims=300, seed=1).p < 0.01
+
+
+def test_reference_stand_in_character_share_follows_the_document_share():
+    """The stand-in's teacher documents are whole pages, so the character share follows the
+    document share; from the recall of marked characters, which the stand-in cannot know, a
+    corpus of whole answers flagged by their document score came out near 0% by characters."""
+    rng = np.random.default_rng(59)
+    stand_in = Placement.from_reference_metrics(_stand_in_metrics(True))
+    corpus, _ = simulate(rng, 2000, 0.2, embedded=0.0)  # pages of 1,000 characters each
+    result = estimate_group(corpus, [(baseline(rng, n=1500), 1.0)], stand_in, n_boot=300, seed=0)
+    docs, chars = result["teacher"], result["teacher_chars"]
+    assert chars.estimate == pytest.approx(docs.estimate, abs=1e-9)
+    assert chars.ci_low <= 0.2 <= chars.ci_high
+
+
+def test_a_document_flagged_whole_counts_all_its_characters():
+    n_chars = np.array([1000.0, 1000.0, 500.0, 800.0])
+    fraction = np.array([0.0, 0.3, np.nan, 0.0])
+    teacher_prob = np.array([0.95, 0.2, 0.99, np.nan])
+    assert marked_chars(n_chars, fraction, teacher_prob, 0.9).tolist() == [1000.0, 300.0, 500.0, 0.0]
