@@ -213,7 +213,14 @@ def judge(
                     + _missed_note(detectable), **_limit(detectable)}
         evidence.append(_ev("teacher_share_ci_high", ci_high, config.clean_max_ci_high, INCONCLUSIVE))
         # say what kept the group from a finding, then why it is not clean either
-        if tested:
+        if tested and enriched:
+            # flags above the point human rate, yet the test (the baseline's uncertainty and
+            # other LLMs' text allowed for; the classifier tells the teacher from other LLMs
+            # least well) does not find them: say that, not "no excess"
+            found = (f"the flags exceed the expected false-positive rate (binomial p={pval:.2g}), but not "
+                     "significantly once the baseline's own uncertainty and other LLMs' text, which the "
+                     f"classifier may take for the teacher's, are allowed for (excess test p={excess_p:.2g})")
+        elif tested:
             found = ("the flags do not clearly exceed the expected false positives "
                      f"(excess test p={excess_p:.2g})")
         elif enriched:

@@ -187,3 +187,13 @@ def test_clean_and_inconclusive_verdicts_say_how_large_a_share_could_have_been_m
                   excess=(0.001, 0.04, 0.02))
     assert found["label"] == INCIDENTAL and found["detectable_share"] == 0.02
     assert "half the time" not in found["reason"]
+
+
+def test_flags_above_the_false_positives_that_the_excess_test_cannot_attribute_are_not_called_no_excess():
+    # 40 of 120 flagged against 0.4% expected, but the excess test (other LLMs' text allowed for)
+    # does not reject: the reason must not say the flags do not exceed the false positives
+    v = judge(120, share(0.35, 0.26, 0.6), 0.004, rows(120, np.arange(40)), CFG, calibrated=True,
+              excess=(0.13, 0.14, 0.3))
+    assert v["label"] == INCONCLUSIVE
+    assert "do not clearly exceed" not in v["reason"]
+    assert "other LLMs' text" in v["reason"] and "excess test p=0.13" in v["reason"]
