@@ -126,9 +126,9 @@ def detect_step(
     from pipeline.detect import detect
 
     if model is None and index is None:
-        raise StepError(
-            "nothing to detect with: give --model and/or --index (or --teacher/--human references)"
-        )
+        # Only the `detect` command reaches this (the audit flow checks first, and builds an
+        # index or model from --teacher/--human), so name only the options `detect` has.
+        raise StepError("nothing to detect with: give --model and/or --index")
     storage = None
     # The URL only concerns the MinHash index (it may come from the environment for every run).
     if redis_url and index is not None:

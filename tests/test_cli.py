@@ -49,7 +49,8 @@ def test_unknown_format_is_one_line_error(tmp_path) -> None:
 
 
 def test_detect_and_report_refuse_unusable_inputs(tmp_path) -> None:
-    _assert_one_line_error(_run("detect", tmp_path, "--out", tmp_path / "s"), "nothing to detect with")
+    line = _assert_one_line_error(_run("detect", tmp_path, "--out", tmp_path / "s"), "nothing to detect with")
+    assert "--model" in line and "--index" in line and "--teacher" not in line  # detect's own options
     _assert_one_line_error(_run("report", tmp_path / "no-scores", "--out", tmp_path / "r"))
     _assert_one_line_error(
         _run("audit", SAMPLE_DIR / "crawl", "--teacher", tmp_path / "nope", "--out", tmp_path / "a"), "nope"
