@@ -50,6 +50,7 @@ import io
 import json
 import platform
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ import sklearn
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import brier_score_loss, confusion_matrix, roc_auc_score
 from sklearn.model_selection import GroupKFold
@@ -205,7 +207,7 @@ class TeacherClassifier(ClassifierMixin, BaseEstimator):
         if rows is not None:
             features, y = features[rows], y[rows]
             weight = None if weight is None else weight[rows]
-        model = self._new_stage1().fit(features, y, sample_weight=weight)
+        model = _fit_capped_sgd(self._new_stage1(), features, y, sample_weight=weight)
         members = [
             fit_log_count_ratio_model(
                 features,
@@ -434,8 +436,23 @@ def fit_log_count_ratio_model(
     model = SGDClassifier(
         loss="log_loss", alpha=alpha, max_iter=max_iter, tol=1e-4, random_state=random_state
     )
-    model.fit(features, is_positive, sample_weight=None if sample_weight is None else sample_weight[rows])
+    _fit_capped_sgd(model, features, is_positive, None if sample_weight is None else sample_weight[rows])
     return (model.coef_[0] * ratio).astype(np.float32), float(model.intercept_[0])
+
+
+def _fit_capped_sgd(
+    model: SGDClassifier, features: sp.csr_matrix, y: np.ndarray, sample_weight: np.ndarray | None
+) -> SGDClassifier:
+    """``model.fit(...)`` without scikit-learn's ConvergenceWarning.
+
+    The SGD models stop at ``sgd_max_iter`` epochs (30 by default) on purpose: the cap is the
+    chosen speed/quality trade-off (bench/results_classifier.md; the benches silence the same
+    warning), so "maximum number of iteration reached" is expected on nearly every fit and would
+    only put warning blocks on the user's stderr. Other warnings still show. (``catch_warnings``
+    swaps the process-wide filters: a warning from another thread at that moment may be hidden.)"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(features, y, sample_weight=sample_weight)
 
 
 def _one_thread() -> threadpool_limits:

@@ -309,6 +309,28 @@ def test_log_count_ratio_member_separates_unseen_texts(dev_openai, dev_human) ->
 
 
 @pytest.mark.shared_data
+def test_capped_sgd_fits_raise_no_convergence_warning(dev_openai, dev_human) -> None:
+    """The SGD models stop at their epoch cap on purpose: no ConvergenceWarning reaches the user
+    (it used to print a block on stderr on every `train` run); other warnings still would."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    teacher, human = _sample(dev_openai, 100, 7), _sample(dev_human, 100, 8)
+    texts = [r["text"] for r in teacher + human]
+    y = np.asarray(["teacher"] * len(teacher) + ["human"] * len(human))
+    features = NgramHasher().fit(texts).transform(texts)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        SGDClassifier(loss="log_loss", max_iter=1, tol=1e-4, random_state=0).fit(features, y)
+        assert any(issubclass(w.category, ConvergenceWarning) for w in caught)  # sklearn's own fit warns
+        caught.clear()
+        fit_log_count_ratio_model(features, y, "teacher", "human", max_iter=1)
+        TeacherClassifier(sgd_max_iter=1, n_folds=2, hgb_max_iter=5).fit(texts, y)
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.mark.shared_data
 def test_fast_paths_give_sklearns_numbers(trained, dev_openai, dev_human) -> None:
     # Scoring computes stage-1 probabilities class by class and scores all of a batch's documents,
     # windows and runs in one pass: the numbers must be sklearn's and those of one text at a time.
