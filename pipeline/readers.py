@@ -25,8 +25,10 @@ import csv
 import functools
 import gzip
 import io
+import json
 import logging
 import os
+import re
 import sys
 import zlib
 from collections.abc import Iterator, Sequence
@@ -425,16 +427,17 @@ def _read_jsonl(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Doc
             invalid = False
             try:
                 obj = loads(raw)
-            except decode_error:
+            except decode_error as exc:
                 if not raw.strip():
                     continue
+                error: orjson.JSONDecodeError = exc
                 text, invalid = decode_utf8(raw)
                 try:
                     obj = loads(text) if invalid else None
-                except decode_error:
-                    obj = None
+                except decode_error as retry:
+                    error, obj = retry, None
                 if obj is None:
-                    yield Rejection(d.MALFORMED_JSON, lineno, name, "not a JSON object", d.excerpt(raw))
+                    yield _unparsable_line(error, text, raw, lineno, name, text_field)
                     continue
                 stats.invalid_utf8 += 1
             if type(obj) is not dict:
@@ -443,6 +446,58 @@ def _read_jsonl(path: Path, text_field: str, stats: ReaderStats) -> Iterator[Doc
                 continue
             yield _record_to_doc(obj, _field_map(tuple(obj), text_field), lineno, name, "jsonl", text_field,
                                  invalid)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _first_lone_surrogate(value: Any, path: str) -> tuple[str, str] | None:
+    """``(field path, surrogate)`` of the first lone surrogate in a parsed JSON value, or None."""
+    if isinstance(value, str):
+        found = _LONE_SURROGATE.search(value)
+        return (path, found.group()) if found else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        inner = f"{path}.{key}" if path else str(key)
+        hit = _first_lone_surrogate(key, inner) or _first_lone_surrogate(item, inner)
+        if hit:
+            return hit
+    return None
+
+
+def _unparsable_line(
+    error: orjson.JSONDecodeError, text: str, raw: bytes, lineno: int, name: str, text_field: str
+) -> Rejection:
+    """The rejection of a JSONL line orjson refuses, with the actual reason.
+
+    A lone UTF-16 surrogate escape (``"\\ud800"`` without its pair) is well-formed JSON syntax
+    but not Unicode text (orjson refuses it, and Parquet could not store it): in the text field it
+    makes the record ``invalid_text_field``, elsewhere ``malformed_json``, each naming the field.
+    """
+    if "surrogate" in str(error):
+        try:
+            obj = json.loads(text)  # the standard library keeps lone surrogates as they are
+        except ValueError:
+            obj = None
+        if type(obj) is dict:
+            key = _field_map(tuple(obj), text_field).text
+            hit = _first_lone_surrogate(obj[key], key) if key is not None else None
+            reason = d.INVALID_TEXT_FIELD if hit else d.MALFORMED_JSON
+            hit = hit or _first_lone_surrogate(obj, "")
+            if hit:
+                field_name, char = hit
+                return Rejection(
+                    reason, lineno, name,
+                    f"field {field_name!r} has a lone surrogate (\\u{ord(char):04x} without its pair): "
+                    "not valid Unicode text",
+                    d.excerpt(raw),
+                )
+    return Rejection(d.MALFORMED_JSON, lineno, name, f"not valid JSON: {error}", d.excerpt(raw))
 
 
 def _json_array(stream: BinaryIO) -> list | None:

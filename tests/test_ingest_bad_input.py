@@ -56,7 +56,24 @@ def test_malformed_json_line(tmp_path, texts):
     assert manifest["counts"]["rejected_by_reason"] == {"malformed_json": 1, "not_an_object": 1}
     assert [(r["reason"], r["position"]) for r in rejected] == [("malformed_json", 3), ("not_an_object", 5)]
     assert rejected[0]["input_path"] == str(path) and rejected[0]["excerpt"].startswith('{"text": "cut off')
+    assert rejected[0]["detail"].startswith("not valid JSON: ")
     assert len(written) == 5
+
+
+def test_lone_surrogate_is_named_not_called_malformed(tmp_path, texts):
+    """A lone UTF-16 surrogate escape is valid JSON syntax but not Unicode text: the rejection says
+    so and names the field (it used to be malformed_json, "not a JSON object")."""
+    lines = [dumps({"text": t}) for t in texts[:3]]
+    lines.insert(1, b'{"text": "\\ud800"}')
+    lines.insert(2, b'{"text": "fine text", "source": "a\\udc00b"}')
+    lines.insert(3, b'{"text": "paired \\ud83d\\ude00 is a real emoji"}')
+    manifest, rejected, written = run([jsonl_lines(tmp_path / "in.jsonl", lines)], tmp_path / "out")
+    expected = [("invalid_text_field", 2), ("malformed_json", 3)]
+    assert [(r["reason"], r["position"]) for r in rejected] == expected
+    assert "field 'text' has a lone surrogate (\\ud800" in rejected[0]["detail"]
+    assert "field 'source' has a lone surrogate (\\udc00" in rejected[1]["detail"]
+    assert all("not a JSON object" not in r["detail"] for r in rejected)
+    assert "paired \U0001f600 is a real emoji" in written and manifest["counts"]["written"] == 4
 
 
 def test_missing_text_field(tmp_path, texts):
