@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.runtime import apply_quiet_defaults, task_runner_from_env
+from pipeline.markdown import md_escape
 from pipeline.steps import (
     REDIS_URL_ENV,
     StepError,
@@ -127,8 +128,13 @@ def share_text(share: dict | None) -> str:
     return f"{_pct(share['estimate'])} ({interval}{method})"
 
 
+def _cell(value: Any) -> Any:
+    """A table artifact cell: text escaped (Prefect renders cells as Markdown), numbers as they are."""
+    return md_escape(value) if isinstance(value, str) else value
+
+
 def source_rows(report: dict) -> list[dict]:
-    """One row per source for the table artifact."""
+    """One row per source for the table artifact (text cells escaped for Markdown)."""
     rows = []
     for src in report.get("sources", []):
         share = src.get("teacher_share") or {}
@@ -149,38 +155,41 @@ def source_rows(report: dict) -> list[dict]:
                 "reason": verdict.get("reason"),
             }
         )
-    return rows
+    return [{key: _cell(value) for key, value in row.items()} for row in rows]
 
 
 def summary_markdown(report: dict, manifest: dict | None, report_path: Path) -> str:
+    """The ``audit-summary`` artifact; every value from the report is escaped (:func:`md_escape`):
+    verdict reasons quote source names, which come from the crawl."""
+    esc = md_escape
     corpus = report.get("corpus", {})
     verdict = report.get("verdict", {})
     lines = ["# distill-audit summary", ""]
     if manifest:
         counts = manifest.get("counts", manifest)
         lines.append(
-            f"- **Ingest**: {counts.get('records_read', 'n/a')} records read, {counts.get('written', 'n/a')} "
-            f"written, {counts.get('exact_duplicates', 'n/a')} exact duplicates, "
-            f"{_rejected_total(counts.get('rejected'))} rejected"
+            f"- **Ingest**: {esc(counts.get('records_read'))} records read, {esc(counts.get('written'))} "
+            f"written, {esc(counts.get('exact_duplicates'))} exact duplicates, "
+            f"{esc(_rejected_total(counts.get('rejected')))} rejected"
         )
     lines += [
-        f"- **Corpus**: {corpus.get('documents', 'n/a')} documents, "
-        f"{corpus.get('characters', 'n/a')} characters, {corpus.get('sources', 'n/a')} sources",
-        f"- **Teacher share**: {share_text(report.get('teacher_share'))}",
-        f"- **Any-LLM share**: {share_text(report.get('llm_share'))}",
-        f"- **Verdict**: {verdict.get('label', 'n/a')} (score {verdict.get('score', 'n/a')})"
-        + (f": {verdict['reason']}" if verdict.get("reason") else ""),
+        f"- **Corpus**: {esc(corpus.get('documents'))} documents, "
+        f"{esc(corpus.get('characters'))} characters, {esc(corpus.get('sources'))} sources",
+        f"- **Teacher share**: {esc(share_text(report.get('teacher_share')))}",
+        f"- **Any-LLM share**: {esc(share_text(report.get('llm_share')))}",
+        f"- **Verdict**: {esc(verdict.get('label'))} (score {esc(verdict.get('score'))})"
+        + (f": {esc(verdict['reason'])}" if verdict.get("reason") else ""),
         "",
     ]
     evidence = verdict.get("evidence") or []
     if evidence:
         lines += ["| signal | value | threshold | points to |", "|---|---|---|---|"]
         lines += [
-            f"| {e.get('signal')} | {e.get('value')} | {e.get('threshold')} | {e.get('points_to')} |"
+            "| " + " | ".join(esc(e.get(k)) for k in ("signal", "value", "threshold", "points_to")) + " |"
             for e in evidence
         ]
         lines.append("")
-    lines.append(f"Full report: `{report_path}`")
+    lines.append(f"Full report: {esc(report_path)}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.ingest import IngestOptions, InputSpec, finalize_corpus, ingest_file, plan_inputs
+from pipeline.markdown import md_escape
 from pipeline.readers import hidden_entries
 from pipeline.storage import atomic_write_json
 
@@ -61,10 +62,12 @@ def finalize_task(results: list[dict], staging_dir: str, out: str, options: Inge
 
 
 def manifest_markdown(manifest: dict, out: str) -> str:
-    """The manifest counts as a Markdown summary (the flow's artifact)."""
+    """The manifest counts as a Markdown summary (the flow's artifact); paths, formats and
+    reasons escaped (:func:`pipeline.markdown.md_escape`: a file name may hold ``|`` or HTML)."""
+    esc = md_escape
     counts = manifest["counts"]
     lines = [
-        f"# Ingest into `{out}`",
+        f"# Ingest into {esc(out)}",
         "",
         "| records read | written | exact duplicates | rejected |",
         "|---:|---:|---:|---:|",
@@ -74,16 +77,16 @@ def manifest_markdown(manifest: dict, out: str) -> str:
     ]
     if counts["rejected_by_reason"]:
         lines += ["| rejection reason | records |", "|---|---:|"]
-        lines += [f"| {k} | {v} |" for k, v in counts["rejected_by_reason"].items()]
+        lines += [f"| {esc(k)} | {v} |" for k, v in counts["rejected_by_reason"].items()]
         lines.append("")
     if counts["warc_records_skipped"]:
         lines += ["| skipped WARC record kind | records |", "|---|---:|"]
-        lines += [f"| {k} | {v} |" for k, v in counts["warc_records_skipped"].items()]
+        lines += [f"| {esc(k)} | {v} |" for k, v in counts["warc_records_skipped"].items()]
         lines.append("")
     lines += ["| input | format | read | written | duplicates | rejected |", "|---|---|---:|---:|---:|---:|"]
     for entry in manifest["inputs"]:
         lines.append(
-            f"| `{entry['path']}` | {entry['format']} | {entry['records_read']} | {entry['written']} "
+            f"| {esc(entry['path'])} | {esc(entry['format'])} | {entry['records_read']} | {entry['written']} "
             f"| {entry['exact_duplicates']} | {entry['rejected']} |"
         )
     return "\n".join(lines) + "\n"
@@ -94,7 +97,7 @@ def publish_summary_task(manifest: dict, out: str) -> None:
     create_markdown_artifact(
         key="ingest-manifest",
         markdown=manifest_markdown(manifest, out),
-        description=f"ingest counts for {out}",
+        description=f"ingest counts for {md_escape(out)}",
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.runtime import QUIET_DEFAULTS, apply_quiet_defaults, embedded_prefect
+from pipeline.markdown import md_escape
 from sample_data.generate import SAMPLE_DIR
 
 pytestmark = pytest.mark.prefect
@@ -74,14 +75,80 @@ def test_audit_flow_publishes_summary_table_and_link(index_only_audit) -> None:
 
     table = artifacts["audit-sources"].data
     rows = json.loads(table) if isinstance(table, str) else table
-    assert sorted(r["source"] for r in rows) == sorted(s["source"] for s in report["sources"])
+    # text cells are escaped for Markdown (Prefect renders table cells as Markdown)
+    assert sorted(r["source"] for r in rows) == sorted(md_escape(s["source"]) for s in report["sources"])
     assert {r["verdict"] for r in rows} == {s["verdict"]["label"] for s in report["sources"]}
-    assert {r["reason"] for r in rows} == {s["verdict"]["reason"] for s in report["sources"]}
+    assert {r["reason"] for r in rows} == {md_escape(s["verdict"]["reason"]) for s in report["sources"]}
     assert all(r["llm_share"].endswith("%") for r in rows)
-    assert report["verdict"]["reason"] in summary
+    assert md_escape(report["verdict"]["reason"]) in summary
+    assert {len(row) for row in _table_rows(summary)} == {4}  # the evidence table keeps its columns
 
     link = artifacts["audit-report"].data  # Prefect stores link artifacts as markdown "[text](url)"
     assert Path(result["paths"]["report"]).resolve().as_uri() in link
+
+
+HOSTILE = "<img src=x onerror=alert(1)> | col\n# not a heading [a link](http://x.example) `code`"
+
+
+def _markdown() -> object:
+    # markdown-it-py comes with rich; CommonMark passes raw HTML through, as an unsafe renderer would
+    markdown_it = pytest.importorskip("markdown_it")
+    return markdown_it.MarkdownIt("commonmark").enable("table")
+
+
+def _tables(markdown: str) -> list[list[list[str]]]:
+    """Every table's rows (header first) of cells, as a Markdown renderer parses them."""
+    tables: list[list[list[str]]] = []
+    for token in _markdown().parse(markdown):
+        if token.type == "table_open":
+            tables.append([])
+        elif token.type == "tr_open":
+            tables[-1].append([])
+        elif token.type == "inline" and tables and tables[-1] and token.level >= 4:  # th/td content
+            tables[-1][-1].append(token.content)
+    return tables
+
+
+def _table_rows(markdown: str) -> list[list[str]]:
+    return [row for table in _tables(markdown) for row in table]
+
+
+def test_crawl_strings_are_escaped_in_the_artifacts(index_only_audit) -> None:
+    """A source name (or input path) from the crawl cannot inject HTML, links or table cells."""
+    from flows.audit import source_rows, summary_markdown
+    from flows.ingest import manifest_markdown
+
+    result = json.loads(json.dumps(index_only_audit["result"], default=str))
+    report, manifest = result["report"], result["manifest"]
+    report["sources"][0]["source"] = HOSTILE
+    report["sources"][0]["verdict"]["reason"] = f"source {HOSTILE!r}: dense templated teacher text"
+    report["verdict"]["reason"] = report["sources"][0]["verdict"]["reason"]
+    report["verdict"]["evidence"] = [*report["verdict"]["evidence"], {
+        "signal": "flagged_share", "value": 0.5, "threshold": None, "points_to": HOSTILE}]
+    manifest["inputs"][0]["path"] = "/crawl/<script>alert(1)</script> | x.jsonl"
+    md = _markdown()
+
+    for text in (summary_markdown(report, manifest, Path("/out/a|b/report.json")),
+                 manifest_markdown(manifest, "/out/<b>corpus</b>")):
+        rendered = md.render(text)
+        assert "<img" not in rendered and "<script" not in rendered and "<b>" not in rendered
+        assert "<a " not in rendered and "<code>" not in rendered and "<h1>not" not in rendered
+        tables = _tables(text)
+        assert tables and all(len({len(row) for row in table}) == 1 for table in tables), tables
+    summary = summary_markdown(report, manifest, Path("/out/report.json"))
+    assert "&lt;img src=x onerror=alert(1)&gt; | col # not a heading [a link](http://x.example) `code`" in (
+        md.render(summary))  # the name still reads as itself, on one line
+    assert {len(row) for row in _table_rows(summary)} == {4}
+
+    rows = source_rows(report)
+    assert {len(row) for row in rows} == {len(rows[0])}
+    for row in rows:
+        for cell in row.values():
+            if isinstance(cell, str):
+                rendered = md.renderInline(cell)
+                assert "<img" not in rendered and "<a " not in rendered and "\n" not in cell
+    hostile_row = next(r for r in rows if r["source"].startswith("&lt;img"))
+    assert md.renderInline(hostile_row["source"]).startswith("&lt;img src=x onerror=alert(1)&gt; | col")
 
 
 def test_audit_flow_refuses_without_any_detector(prefect_harness, tmp_path) -> None:
