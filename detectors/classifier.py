@@ -71,6 +71,7 @@ from threadpoolctl import threadpool_limits
 
 from detectors.features import FEATURE_VERSION, NgramHasher, check_texts, style_from_counts
 from detectors.segments import DEFAULT_MAX_CHARS, best_runs, paragraph_spans, window_piece_ranges
+from pipeline.normalize import normalize_text
 from pipeline.storage import atomic_write_bytes, atomic_write_json, atomic_write_text, load_arrays
 
 __all__ = [
@@ -84,6 +85,7 @@ __all__ = [
     "TeacherClassifier",
     "TeacherModel",
     "TrainingDataError",
+    "drop_shared_texts",
     "expected_calibration_error",
     "load_model",
     "segment_scores",
@@ -96,6 +98,12 @@ MODEL_FILE = "model.skops"
 METRICS_FILE = "metrics.json"
 CARD_FILE = "MODEL_CARD.md"
 MIN_SAMPLES_PER_CLASS = 20
+#: A text given under two classes (same text after :func:`pipeline.normalize.normalize_text`) is
+#: a label the model cannot learn. A few happen in real data (a citation a human and a model wrote
+#: alike: 1 pair in the 25,781 dev texts) and are dropped from both classes; more than this share
+#: of either class's texts is a mix-up of the inputs (the same file as --teacher and --human) and
+#: stops training.
+MAX_SHARED_TEXT_SHARE = 0.05
 MIN_WORDS = 3
 MIN_CHARS = 20
 TARGET_FPR = 0.01
@@ -948,6 +956,44 @@ def _validate_records(records: object, label: str) -> list[dict]:
     return out
 
 
+def drop_shared_texts(parts: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], dict[str, int]]:
+    """``parts`` without the records whose text (after ``normalize_text``) also appears under another
+    class, and how many each class lost.
+
+    Raises :class:`TrainingDataError` when, for some pair of classes, more than
+    :data:`MAX_SHARED_TEXT_SHARE` of either class's records have a text of the other class: that
+    is a mix-up of the inputs, and dropping the texts would hide it.
+    """
+    keys = {cls: [normalize_text(r["text"]) for r in records] for cls, records in parts.items()}
+    distinct = {cls: set(k) for cls, k in keys.items()}
+    classes = list(parts)
+    mixed_up = []
+    for i, a in enumerate(classes):
+        for b in classes[i + 1:]:
+            shared = distinct[a] & distinct[b]
+            if not shared:
+                continue
+            n_a, n_b = (sum(k in shared for k in keys[c]) for c in (a, b))
+            if max(n_a / len(keys[a]), n_b / len(keys[b])) > MAX_SHARED_TEXT_SHARE:
+                mixed_up.append(
+                    f"'{a}' and '{b}' share {len(shared)} text(s): {n_a} of {len(keys[a])} {a} texts, "
+                    f"{n_b} of {len(keys[b])} {b} texts"
+                )
+    if mixed_up:
+        raise TrainingDataError(
+            "the same texts are given under two classes: " + "; ".join(mixed_up)
+            + f" (more than {MAX_SHARED_TEXT_SHARE:.0%} of a class: are the teacher/human/other-LLM "
+            "inputs mixed up?)"
+        )
+    kept: dict[str, list[dict]] = {}
+    dropped: dict[str, int] = {}
+    for cls, records in parts.items():
+        elsewhere = set().union(*(distinct[c] for c in classes if c != cls))
+        kept[cls] = [r for r, k in zip(records, keys[cls], strict=True) if k not in elsewhere]
+        dropped[cls] = len(records) - len(kept[cls])
+    return kept, dropped
+
+
 def _source_family(source: object) -> str:
     return str(source).split("/", 1)[0] if source else "unknown"
 
@@ -1088,14 +1134,18 @@ def train_model(
     """Train, cross-validate (prompt-grouped) and save a model; returns the metrics.
 
     Records are dicts with ``"text"`` and optional ``"source"`` and ``"prompt_id"``. Records that
-    share a ``prompt_id`` stay in one fold; a record without one is its own group. Writes
-    ``model.skops``, ``metrics.json`` and ``MODEL_CARD.md`` into ``out_dir`` (each atomically).
+    share a ``prompt_id`` stay in one fold; a record without one is its own group. A text given
+    under two classes is dropped from both (counted in ``metrics["shared_texts_dropped"]``);
+    more than :data:`MAX_SHARED_TEXT_SHARE` of a class is refused (:func:`drop_shared_texts`).
+    Writes ``model.skops``, ``metrics.json`` and ``MODEL_CARD.md`` into ``out_dir`` (each
+    atomically).
     """
     started = time.perf_counter()
     parts = {TEACHER: _validate_records(teacher, "teacher"), HUMAN: _validate_records(human, "human")}
     other = _validate_records(other_llm, "other_llm")
     if other_llm is not None and other:
         parts[OTHER_LLM] = other
+    parts, shared_dropped = drop_shared_texts(parts)
     for cls, records in parts.items():
         if len(records) < MIN_SAMPLES_PER_CLASS:
             raise TrainingDataError(
@@ -1161,6 +1211,7 @@ def train_model(
         str(c): dict(Counter(_source_family(s) for s, lab in zip(sources, labels, strict=True) if lab == c))
         for c in clf.classes_
     }
+    metrics["shared_texts_dropped"] = shared_dropped
     metrics["cv"] = {"scheme": "GroupKFold on prompt_id (no prompt_id: own group)", "n_folds": n_folds}
     metrics["min_words"] = MIN_WORDS
     metrics["train_seconds"] = round(time.perf_counter() - started, 1)
@@ -1251,6 +1302,13 @@ def model_card(metrics: dict) -> str:
     for cls, n in metrics["n_train"].items():
         fams = ", ".join(f"{k} ({v})" for k, v in sorted(metrics["n_train_sources"][cls].items()))
         lines.append(f"| {cls} | {n} | {fams} |")
+    dropped = metrics.get("shared_texts_dropped") or {}
+    if any(dropped.values()):
+        lines += [
+            "",
+            "Texts given under two classes, dropped from both before training: "
+            + ", ".join(f"{cls} {n}" for cls, n in dropped.items()),
+        ]
     lines += [
         "",
         f"## Metrics ({metrics['cv']['n_folds']}-fold cross-validation, {metrics['cv']['scheme']})",

@@ -381,6 +381,13 @@ def train(
             random_state=seed,
             text_field=text_field,
         )
+    dropped = metrics.get("shared_texts_dropped") or {}
+    if any(dropped.values()):
+        _stdout().print(
+            f"dropped {sum(dropped.values())} text(s) given under two classes, from both: "
+            + ", ".join(f"{cls} {n}" for cls, n in dropped.items()),
+            markup=False,
+        )
     op = metrics.get("operating_point", {})
     _stdout().print(
         f"trained model in {out}: ROC-AUC {metrics.get('roc_auc', float('nan')):.3f}, "

@@ -19,6 +19,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import roc_auc_score
 
 from detectors.classifier import (
+    MAX_SHARED_TEXT_SHARE,
     MIN_SAMPLES_PER_CLASS,
     MODEL_FORMAT,
     SEGMENT_RULES,
@@ -28,6 +29,7 @@ from detectors.classifier import (
     TrainingDataError,
     _compact_columns,
     _linear_proba,
+    drop_shared_texts,
     fit_log_count_ratio_model,
     load_model,
     train_model,
@@ -277,6 +279,36 @@ def test_training_input_errors(dev_openai, dev_human, tmp_path) -> None:
     with pytest.raises(TrainingDataError, match="'text' field"):
         train_model(teacher, [{"body": "x"}] * 30, None, tmp_path / "e")
     assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.shared_data
+def test_texts_under_two_classes_are_refused_or_dropped(
+    dev_openai, dev_human, dev_other_llm, tmp_path
+) -> None:
+    """The same texts as teacher and human: refused when many (a mix-up of the inputs, which used to
+    train a useless model silently), dropped from both classes and counted when few."""
+    # the whole dev data holds one such pair (a citation, 'human' and GPT-4): far from the refusal
+    _, dropped = drop_shared_texts({"teacher": dev_openai, "human": dev_human, "other_llm": dev_other_llm})
+    assert sum(dropped.values()) <= 10, dropped
+    teacher, human = _sample(dev_openai, 60, 11), _sample(dev_human, 60, 12)
+    assert len(teacher) >= 50 and len(human) >= 50
+    with pytest.raises(TrainingDataError, match=r"'teacher' and 'human' share \d+ text\(s\)") as refused:
+        train_model(teacher, teacher, None, tmp_path / "same")
+    assert f"{len(teacher)} of {len(teacher)} teacher texts" in str(refused.value)
+    assert "\n" not in str(refused.value) and not (tmp_path / "same").exists()
+    over = int(len(human) * MAX_SHARED_TEXT_SHARE) + 1  # just over the share: still refused
+    with pytest.raises(TrainingDataError, match="more than 5% of a class"):
+        train_model(teacher, human + teacher[:over], None, tmp_path / "over")
+
+    # two teacher texts also given as human (with other surrounding white space: same after normalisation)
+    few = [{**r, "text": f"  {r['text']}\n"} for r in teacher[:2]]
+    metrics = train_model(teacher, human + few, None, tmp_path / "few", random_state=0)
+    assert metrics["shared_texts_dropped"] == {"teacher": 2, "human": 2}
+    assert metrics["n_train"] == {"human": len(human), "teacher": len(teacher) - 2}
+    saved = json.loads((tmp_path / "few" / "metrics.json").read_text())
+    assert saved["shared_texts_dropped"] == {"teacher": 2, "human": 2}
+    card = (tmp_path / "few" / "MODEL_CARD.md").read_text()
+    assert "dropped from both before training: teacher 2, human 2" in card
 
 
 def test_unknown_segment_rule_is_refused_before_training() -> None:

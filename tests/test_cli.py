@@ -256,6 +256,13 @@ def test_train_refuses_a_missing_or_tiny_class_in_one_line(tmp_path) -> None:
     )
     assert "Error:" not in line  # the library's own message, not an exception dump
     assert not (tmp_path / "m").exists()
+    # the same file as teacher and human: a mix-up, refused in one line (it used to train silently)
+    same = SAMPLE_DIR / "teacher"
+    _assert_one_line_error(
+        _run("train", "--teacher", same, "--human", same, "--out", tmp_path / "m"),
+        "the same texts are given under two classes", "'teacher' and 'human'",
+    )
+    assert not (tmp_path / "m").exists()
 
 
 def test_detect_refuses_a_corrupt_index_in_one_line(sample_corpus, tmp_path) -> None:
