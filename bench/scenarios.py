@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from pipeline.detect import place_text
 from pipeline.schema import CORPUS_SCHEMA, CORPUS_SCHEMA_VERSION
-from pipeline.storage import atomic_directory, atomic_write_json, write_table
+from pipeline.storage import CORPUS_OUTPUT, atomic_directory, atomic_write_json, write_table
 
 #: the project root and the shared dev data (``DISTILL_AUDIT_SHARED`` overrides ``../shared``)
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,7 +297,7 @@ def write_corpus(rows: Sequence[dict], corpus_dir: str | Path) -> Path:
     corpus_dir = Path(corpus_dir)
     cols = {f.name: [r[f.name] for r in rows] for f in CORPUS_SCHEMA}
     table = pa.table(cols, schema=CORPUS_SCHEMA)
-    with atomic_directory(corpus_dir) as tmp:
+    with atomic_directory(corpus_dir, CORPUS_OUTPUT) as tmp:
         sources = sorted(set(cols["source"]))
         for src in sources:
             part = table.filter(pa.compute.equal(table.column("source"), src)).drop_columns(["source"])
@@ -306,7 +306,8 @@ def write_corpus(rows: Sequence[dict], corpus_dir: str | Path) -> Path:
         if not sources:
             write_table(tmp / "docs" / "part-empty.parquet", table)
         (tmp / "rejected").mkdir(exist_ok=True)
-        atomic_write_json(tmp / "manifest.json", {"schema_version": CORPUS_SCHEMA_VERSION,
+        atomic_write_json(tmp / "manifest.json", {"kind": "corpus_manifest",
+                                                  "schema_version": CORPUS_SCHEMA_VERSION,
                                                   "documents": len(rows), "sources": sources,
                                                   "generator": "bench.scenarios"})
     return corpus_dir

@@ -111,7 +111,7 @@ from detectors.shingles import (
     signatures_from_hashes,
     unit_hashes,
 )
-from pipeline.storage import atomic_directory, atomic_write_json, load_arrays, write_table
+from pipeline.storage import INDEX_OUTPUT, atomic_directory, atomic_write_json, load_arrays, write_table
 
 __all__ = [
     "FORMAT_NAME",
@@ -540,7 +540,7 @@ class ReferenceIndex:
         """Write the index to ``index_dir`` atomically (replacing an existing one)."""
         self._require_fitted()
         target = Path(index_dir)
-        with atomic_directory(target) as tmp:
+        with atomic_directory(target, INDEX_OUTPUT) as tmp:
             np.save(tmp / "signatures.npy", self._signatures, allow_pickle=False)
             np.save(tmp / "shingles.npy", self._shingles, allow_pickle=False)
             np.save(tmp / "shingle_offsets.npy", self._offsets, allow_pickle=False)

@@ -38,6 +38,7 @@ from pipeline.steps import (
     report_step,
     train,
 )
+from pipeline.storage import CORPUS_OUTPUT, INDEX_OUTPUT, SCORES_OUTPUT, check_replaceable
 
 # No telemetry and quiet logs for scripts that import this flow directly, too (the user's own
 # settings win); Prefect reads them at import.
@@ -285,6 +286,15 @@ def audit_flow(
         raise StepError("nothing to detect with: give --teacher (and --human) references, --model or --index")
     check_report_config(report_config)
     layout = AuditLayout(Path(out))
+    # A step directory under ``out`` that holds something else than that step's earlier output
+    # is refused before any work starts (the step would replace it).
+    outputs = [(layout.corpus, CORPUS_OUTPUT), (layout.scores, SCORES_OUTPUT)]
+    if index is None and teacher:
+        outputs.append((layout.index, INDEX_OUTPUT))
+    if baseline:
+        outputs += [(layout.baseline_corpus, CORPUS_OUTPUT), (layout.baseline_scores, SCORES_OUTPUT)]
+    for path, kind in outputs:
+        check_replaceable(path, kind)
     paths: dict[str, str | None] = {"corpus": str(layout.corpus)}
     ingest_options = {"source": source, "fmt": fmt, "text_field": text_field, "max_chars": max_chars}
 

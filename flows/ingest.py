@@ -23,7 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pipeline.ingest import IngestOptions, InputSpec, finalize_corpus, ingest_file, plan_inputs
 from pipeline.markdown import md_escape
 from pipeline.readers import hidden_entries
-from pipeline.storage import atomic_write_json
+from pipeline.storage import CORPUS_OUTPUT, atomic_write_json, check_replaceable
 
 # Missing or forbidden files do not get better by waiting; other OSErrors (NFS hiccups,
 # EIO, timeouts, "too many open files") may.
@@ -118,10 +118,13 @@ def ingest_flow(
     """Ingest ``inputs`` into the corpus directory ``out``; return the manifest.
 
     Raises :class:`pipeline.readers.InputError` (one-line message) before any task runs when
-    an input is missing, unreadable or of unknown format.
+    an input is missing, unreadable or of unknown format, and
+    :class:`pipeline.storage.OutputExistsError` when ``out`` exists and is not a corpus (nor an
+    empty folder).
     """
     started = time.perf_counter()
     options = IngestOptions(source=source, fmt=fmt, text_field=text_field, max_chars=max_chars)
+    check_replaceable(out, CORPUS_OUTPUT)
     specs = plan_inputs(inputs, options)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)

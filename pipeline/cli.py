@@ -74,6 +74,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is meant for the user (from modules that exist so far)."""
     kinds: list[type[BaseException]] = [CliError, FileNotFoundError, NotADirectoryError, PermissionError]
     for module, name in [
+        ("pipeline.storage", "OutputExistsError"),
         ("pipeline.readers", "InputError"),
         ("pipeline.schema", "SchemaMismatchError"),
         ("pipeline.detect", "DetectError"),
@@ -311,8 +312,11 @@ def ingest(
 ) -> None:
     """Ingest crawl files into a Parquet corpus (runs the ingest Prefect flow)."""
     from pipeline.ingest import IngestOptions, plan_inputs
+    from pipeline.storage import CORPUS_OUTPUT, check_replaceable
 
-    # Check the inputs before starting Prefect: a missing path or unknown format fails fast.
+    # Check the inputs and --out before starting Prefect: a missing path, an unknown format or an
+    # --out that is not a corpus fails fast.
+    check_replaceable(out, CORPUS_OUTPUT)
     specs = plan_inputs(
         [str(p) for p in inputs],
         IngestOptions(source=source, fmt=fmt, text_field=text_field, max_chars=max_chars),

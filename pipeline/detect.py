@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from pipeline.estimate import Placement, doc_strata, marked_chars
 from pipeline.ingest import read_corpus
 from pipeline.schema import SCORES_SCHEMA, SCORES_SCHEMA_VERSION, check_schema
-from pipeline.storage import atomic_directory, atomic_write_json, read_json
+from pipeline.storage import SCORES_OUTPUT, atomic_directory, atomic_write_json, check_replaceable, read_json
 
 DETECTORS_FILE = "detectors.json"
 PLACEMENT_FILE = "placement.json"
@@ -223,6 +223,7 @@ def detect(
         raise DetectError(f"corpus directory {corpus_dir} does not exist")
     if model_dir is None and index_dir is None:
         raise DetectError("nothing to detect with: give a model directory, an index directory or both")
+    check_replaceable(out_dir, SCORES_OUTPUT)  # before the work, not after it
     model, index, placement = load_detectors(model_dir, index_dir, index_storage)
     info = describe_detectors(model, index, placement)
     rule = info["flag_rule"]
@@ -281,7 +282,7 @@ def _score_batch(batch: pa.RecordBatch, model, index, rule) -> tuple[pa.Table, l
 
 def _write_scores(table: pa.Table, out_dir: Path, info: dict[str, Any]) -> None:
     """Write the dataset partitioned by source, plus detectors.json, in one atomic directory."""
-    with atomic_directory(out_dir) as tmp:
+    with atomic_directory(out_dir, SCORES_OUTPUT) as tmp:
         if table.num_rows == 0:
             # keep the schema readable: one empty file in an (empty-named) partition
             part = tmp / "source=__empty__"

@@ -50,7 +50,13 @@ from pipeline.schema import (
     REJECTED_SCHEMA,
     check_schema,
 )
-from pipeline.storage import atomic_directory, atomic_write_json, read_json
+from pipeline.storage import (
+    CORPUS_OUTPUT,
+    INGEST_PART_OUTPUT,
+    atomic_directory,
+    atomic_write_json,
+    read_json,
+)
 
 __all__ = [
     "IngestOptions",
@@ -225,7 +231,7 @@ def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = Ing
     ``invalid_utf8``, ``invalid_dates``, ``seconds`` and ``part_dir``.
     """
     part_dir = Path(staging_dir) / _stage_name(spec)
-    with atomic_directory(part_dir) as tmp:
+    with atomic_directory(part_dir, INGEST_PART_OUTPUT) as tmp:
         # Staged parts live only until the merge: cheap LZ4 instead of the corpus' zstd.
         docs_writer = pq.ParquetWriter(tmp / "docs.parquet", CORPUS_SCHEMA, compression="lz4")
         rej_writer = pq.ParquetWriter(tmp / "rejected.parquet", REJECTED_SCHEMA, compression="zstd")
@@ -234,6 +240,7 @@ def ingest_file(spec: InputSpec, staging_dir: Path, options: IngestOptions = Ing
         finally:
             docs_writer.close()
             rej_writer.close()
+        atomic_write_json(tmp / INGEST_PART_OUTPUT.marker, {"kind": "ingest_part", "input": str(spec.path)})
     result["part_dir"] = str(part_dir)
     return result
 
@@ -441,7 +448,7 @@ def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
     ``ignored_files`` (hidden files skipped in input folders) is recorded in the manifest.
     """
     started = time.perf_counter()
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, CORPUS_OUTPUT) as tmp:
         corpus = _CorpusWriter(tmp)
         try:
             for result in file_results:
@@ -480,7 +487,7 @@ def ingest(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
     specs = plan_inputs(inputs, options)
     total = len(specs)
     read_seconds = 0.0
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, CORPUS_OUTPUT) as tmp:
         corpus = _CorpusWriter(tmp)
         try:
             for done, spec in enumerate(specs):

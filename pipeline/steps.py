@@ -59,7 +59,9 @@ def build_index(
 ) -> dict:
     """Fit a MinHash reference index on the teacher texts and save it to ``out``; return describe()."""
     from detectors.minhash import ReferenceIndex
+    from pipeline.storage import INDEX_OUTPUT, check_replaceable
 
+    check_replaceable(out, INDEX_OUTPUT)  # before reading the references, not after
     records = read_references(teacher, "teacher", text_field)
     index = ReferenceIndex(params if params is not None else minhash_params())
     index.fit([r["text"] for r in records], [r["id"] for r in records])

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,19 +90,121 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.load(handle)
 
 
+class OutputExistsError(Exception):
+    """An output path exists and is not this tool's output of the expected kind; the message is a
+    one-line reason for the user (nothing was written or removed)."""
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """How to recognise a directory this tool wrote: a JSON ``marker`` file it always writes,
+    whose object passes ``check``.
+
+    :func:`atomic_directory` replaces an existing directory only when it is recognised as the
+    kind being written (or is empty); walking input folders skips every recognised output.
+    """
+
+    name: str
+    marker: str
+    check: Callable[[dict], bool]
+
+    def recognises(self, path: str | os.PathLike[str]) -> bool:
+        """True when ``path`` is a directory holding this kind's marker, written by distill-audit."""
+        marker = Path(path) / self.marker
+        try:
+            if not marker.is_file() or marker.stat().st_size > _MAX_MARKER_BYTES:
+                return False
+            meta = read_json(marker)
+        except (OSError, ValueError):  # unreadable, not UTF-8 or not JSON: not ours
+            return False
+        return isinstance(meta, dict) and bool(self.check(meta))
+
+
+# Markers are small JSON files; a larger file of the same name is not ours (and is not read).
+_MAX_MARKER_BYTES = 64 << 20
+
+CORPUS_OUTPUT = OutputKind(
+    "corpus", "manifest.json",
+    lambda m: m.get("kind") == "corpus_manifest" or m.get("generator") == "bench.scenarios",
+)
+SCORES_OUTPUT = OutputKind(
+    "scores directory", "detectors.json", lambda m: {"flag_rule", "format_version"} <= m.keys()
+)
+#: ``format`` is detectors.minhash.FORMAT_NAME (atomic_directory checks every index it writes).
+INDEX_OUTPUT = OutputKind(
+    "MinHash index", "index.json", lambda m: m.get("format") == "distill-audit/minhash-index"
+)
+MODEL_OUTPUT = OutputKind(
+    "model directory", "metrics.json", lambda m: {"model_format", "model_id"} <= m.keys()
+)
+REPORT_OUTPUT = OutputKind(
+    "report directory", "report.json", lambda m: {"schema_version", "teacher_share", "verdict"} <= m.keys()
+)
+INGEST_PART_OUTPUT = OutputKind("staged ingest part", "part.json", lambda m: m.get("kind") == "ingest_part")
+#: Every kind of directory the pipeline writes (walking input folders skips them all).
+OUTPUT_KINDS = (CORPUS_OUTPUT, SCORES_OUTPUT, INDEX_OUTPUT, MODEL_OUTPUT, REPORT_OUTPUT, INGEST_PART_OUTPUT)
+
+
+def output_kind(path: str | os.PathLike[str]) -> OutputKind | None:
+    """The kind of distill-audit output the directory ``path`` is, or None."""
+    return next((kind for kind in OUTPUT_KINDS if kind.recognises(path)), None)
+
+
+def check_replaceable(path: str | os.PathLike[str], kind: OutputKind) -> None:
+    """Raise :class:`OutputExistsError` unless ``path`` may be (re)written as a ``kind`` output.
+
+    It may when it does not exist, is an empty directory, or is a directory recognised as a
+    ``kind`` output (a re-run replaces its own output). An existing file, a symbolic link or any
+    other directory is refused: replacing it would delete what the user keeps there.
+    """
+    target = Path(path)
+    advice = "choose an empty or new --out"
+    if target.is_symlink():
+        raise OutputExistsError(f"refusing to replace {target}: it is a symbolic link, not a distill-audit "
+                                f"{kind.name}; give the directory it points to, or {advice}")
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise OutputExistsError(f"refusing to replace {target}: it is an existing file, not a distill-audit "
+                                f"{kind.name} directory; {advice}")
+    if kind.recognises(target):
+        return
+    try:
+        with os.scandir(target) as entries:
+            empty = next(entries, None) is None
+    except OSError as exc:
+        raise OutputExistsError(f"refusing to replace {target}: cannot list it "
+                                f"({exc.strerror or exc})") from None
+    if empty:
+        return
+    other = output_kind(target)
+    why = (f"it is a distill-audit {other.name}, not a {kind.name}" if other is not None else
+           f"it exists and is not a distill-audit {kind.name} (no {kind.marker} written by distill-audit)")
+    raise OutputExistsError(f"refusing to replace {target}: {why}; {advice}")
+
+
 @contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike[str], kind: OutputKind) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` when the block succeeds.
+
+    ``kind`` says what is written, and so which existing ``path`` may be replaced (see
+    :func:`check_replaceable`): it is checked before the block runs, so a refused output costs
+    no work, and again before the rename. Whatever the block writes must include ``kind``'s
+    marker file, so that the next run recognises it.
 
     On error the temporary directory is removed and ``path`` is left as it was. An
     existing ``path`` is replaced: it is first renamed aside, then deleted, so there is
     no moment at which ``path`` holds a mix of old and new files.
     """
     target = Path(path)
+    check_replaceable(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         yield tmp
+        if not kind.recognises(tmp):
+            raise RuntimeError(f"{target}: the {kind.name} written lacks its {kind.marker} marker")
+        check_replaceable(target, kind)  # it may have changed while the block ran
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
