@@ -22,7 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.ingest import IngestOptions, InputSpec, finalize_corpus, ingest_file, plan_inputs
 from pipeline.markdown import md_escape
-from pipeline.readers import hidden_entries
+from pipeline.readers import hidden_entries, skipped_outputs
 from pipeline.storage import CORPUS_OUTPUT, atomic_write_json, check_replaceable
 
 # Missing or forbidden files do not get better by waiting; other OSErrors (NFS hiccups,
@@ -57,8 +57,8 @@ def ingest_file_task(spec: InputSpec, staging_dir: str, options: IngestOptions) 
 
 @task(name="finalize-corpus", cache_policy=NO_CACHE, persist_result=False)
 def finalize_task(results: list[dict], staging_dir: str, out: str, options: IngestOptions,
-                  ignored_files: list[str]) -> dict:
-    return finalize_corpus(results, Path(staging_dir), Path(out), options, ignored_files)
+                  ignored_files: list[str], skipped: list[dict]) -> dict:
+    return finalize_corpus(results, Path(staging_dir), Path(out), options, ignored_files, skipped)
 
 
 def manifest_markdown(manifest: dict, out: str) -> str:
@@ -82,6 +82,10 @@ def manifest_markdown(manifest: dict, out: str) -> str:
     if counts["warc_records_skipped"]:
         lines += ["| skipped WARC record kind | records |", "|---|---:|"]
         lines += [f"| {esc(k)} | {v} |" for k, v in counts["warc_records_skipped"].items()]
+        lines.append("")
+    if manifest.get("skipped_outputs"):
+        lines += ["| folder left out of the inputs | why |", "|---|---|"]
+        lines += [f"| {esc(e['path'])} | {esc(e['reason'])} |" for e in manifest["skipped_outputs"]]
         lines.append("")
     lines += ["| input | format | read | written | duplicates | rejected |", "|---|---|---:|---:|---:|---:|"]
     for entry in manifest["inputs"]:
@@ -120,12 +124,15 @@ def ingest_flow(
     Raises :class:`pipeline.readers.InputError` (one-line message) before any task runs when
     an input is missing, unreadable or of unknown format, and
     :class:`pipeline.storage.OutputExistsError` when ``out`` exists and is not a corpus (nor an
-    empty folder).
+    empty folder). Walking input folders leaves out ``out`` and distill-audit outputs (listed in
+    the manifest's ``skipped_outputs``).
     """
     started = time.perf_counter()
     options = IngestOptions(source=source, fmt=fmt, text_field=text_field, max_chars=max_chars)
     check_replaceable(out, CORPUS_OUTPUT)
-    specs = plan_inputs(inputs, options)
+    specs = plan_inputs(inputs, options, out)
+    # listed before this run writes its staging directory next to ``out``
+    ignored, skipped = hidden_entries(inputs, out), skipped_outputs(inputs, out)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{out_path.name}.staging-", dir=out_path.parent)
@@ -137,7 +144,7 @@ def ingest_flow(
             for spec in specs
         ]
         results = [future.result() for future in futures]
-        manifest = finalize_task(results, staging, out, options, hidden_entries(inputs))
+        manifest = finalize_task(results, staging, out, options, ignored, skipped)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     manifest["timings"]["total_seconds"] = round(time.perf_counter() - started, 3)

@@ -284,6 +284,9 @@ def ingest_summary(manifest: dict, out: Path) -> str:
     skipped = counts.get("warc_records_skipped")
     if isinstance(skipped, dict) and skipped:
         line += "; skipped WARC records: " + ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items()))
+    outputs = manifest.get("skipped_outputs") or []
+    if outputs:
+        line += "; left out of the inputs: " + ", ".join(f"{e['path']} ({e['reason']})" for e in outputs)
     return line
 
 
@@ -320,6 +323,7 @@ def ingest(
     specs = plan_inputs(
         [str(p) for p in inputs],
         IngestOptions(source=source, fmt=fmt, text_field=text_field, max_chars=max_chars),
+        out,
     )
     with _flow_runtime(), _task_progress("ingest", {"ingest-file": len(specs), "finalize-corpus": 1}):
         from flows.ingest import ingest_flow

@@ -43,7 +43,15 @@ import pyarrow.parquet as pq
 from pipeline import document as d
 from pipeline.document import Document, ReaderStats, Rejection
 from pipeline.normalize import content_sha1, make_doc_id, normalize_text, registered_domain
-from pipeline.readers import InputError, InputSpec, expand_input, hidden_entries, read_input, resolve_date
+from pipeline.readers import (
+    InputError,
+    InputSpec,
+    expand_input,
+    hidden_entries,
+    read_input,
+    resolve_date,
+    skipped_outputs,
+)
 from pipeline.schema import (
     CORPUS_SCHEMA,
     CORPUS_SCHEMA_VERSION,
@@ -102,19 +110,24 @@ class IngestOptions:
 
 
 def plan_inputs(
-    inputs: Sequence[str | os.PathLike[str]], options: IngestOptions = IngestOptions()
+    inputs: Sequence[str | os.PathLike[str]], options: IngestOptions = IngestOptions(),
+    out: str | os.PathLike[str] | None = None,
 ) -> list[InputSpec]:
     """Expand user inputs into specs (one per file; a folder's text files form one spec).
 
-    Inputs keep the order given; a folder's files are sorted. Raises :class:`InputError`
+    Inputs keep the order given; a folder's files are sorted. Walking a folder leaves out hidden
+    names, the corpus directory ``out`` (when it lies inside an input folder) and every
+    recognisable distill-audit output (see :func:`skipped_outputs`), so a re-run does not read
+    its own output back. Raises :class:`InputError`
     (one-line message) for a missing path, an unreadable explicit file or an unknown format.
     """
     if not inputs:
         raise InputError("no input given")
     specs: list[InputSpec] = []
     seen: set[tuple[Path, tuple[Path, ...]]] = set()
+    exclude = frozenset() if out is None else frozenset({Path(out).resolve()})
     for item in inputs:
-        for spec in expand_input(item, options.fmt):
+        for spec in expand_input(item, options.fmt, exclude):
             key = (spec.path.resolve(), tuple(f.resolve() for f in spec.files))
             if key not in seen:  # the same file given twice is read once
                 seen.add(key)
@@ -413,7 +426,7 @@ class _CorpusWriter:
             self.rejected_writer.close()
 
     def manifest(self, options: IngestOptions, timings: dict[str, float],
-                 ignored_files: Sequence[str] = ()) -> dict:
+                 ignored_files: Sequence[str] = (), skipped_outputs: Sequence[dict] = ()) -> dict:
         totals: dict[str, Any] = {}
         keys = ("records_read", "written", "exact_duplicates", "rejected", "invalid_utf8", "invalid_dates")
         for key in keys:
@@ -435,17 +448,20 @@ class _CorpusWriter:
             "inputs": self.inputs,
             "counts": totals,
             "ignored_files": list(ignored_files),
+            "skipped_outputs": list(skipped_outputs),
             "timings": {k: round(v, 3) for k, v in timings.items()},
         }
 
 
 def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
-                    options: IngestOptions = IngestOptions(), ignored_files: Sequence[str] = ()) -> dict:
+                    options: IngestOptions = IngestOptions(), ignored_files: Sequence[str] = (),
+                    skipped: Sequence[dict] = ()) -> dict:
     """Merge staged parts (in the order given) into the corpus at ``out``; return the manifest.
 
     Exact duplicates (same ``content_sha1``) are dropped across all inputs, first occurrence
     kept. ``out`` is replaced atomically; ``staging_dir`` is left for the caller to remove.
-    ``ignored_files`` (hidden files skipped in input folders) is recorded in the manifest.
+    ``ignored_files`` (hidden files skipped in input folders) and ``skipped`` (output folders
+    skipped in them, ``[{"path", "reason"}]``) are recorded in the manifest.
     """
     started = time.perf_counter()
     with atomic_directory(out, CORPUS_OUTPUT) as tmp:
@@ -466,7 +482,7 @@ def finalize_corpus(file_results: list[dict], staging_dir: Path, out: Path,
         manifest = corpus.manifest(options, {
             "read_seconds": sum(r["seconds"] for r in file_results),
             "finalize_seconds": time.perf_counter() - started,
-        }, ignored_files)
+        }, ignored_files, skipped)
         atomic_write_json(tmp / MANIFEST_NAME, manifest)
     return manifest
 
@@ -484,7 +500,9 @@ def ingest(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
     (``done``/``total`` count inputs).
     """
     started = time.perf_counter()
-    specs = plan_inputs(inputs, options)
+    specs = plan_inputs(inputs, options, out)
+    # listed before this run writes anything next to ``out`` (its temporary directory)
+    ignored, skipped = hidden_entries(inputs, out), skipped_outputs(inputs, out)
     total = len(specs)
     read_seconds = 0.0
     with atomic_directory(out, CORPUS_OUTPUT) as tmp:
@@ -503,7 +521,7 @@ def ingest(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
             "read_seconds": read_seconds,
             "finalize_seconds": seconds - read_seconds,
             "total_seconds": seconds,
-        }, hidden_entries(inputs))
+        }, ignored, skipped)
         atomic_write_json(tmp / MANIFEST_NAME, manifest)
     if progress is not None:
         progress("done", total, total)

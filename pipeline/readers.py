@@ -31,7 +31,7 @@ import os
 import re
 import sys
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -48,6 +48,7 @@ from resiliparse.parse.html import HTMLTree
 from pipeline import document as d
 from pipeline.document import Document, ReaderStats, Rejection
 from pipeline.normalize import decode_utf8, normalize_text, parse_date
+from pipeline.storage import output_kind
 
 log = logging.getLogger(__name__)
 
@@ -209,41 +210,91 @@ class InputSpec:
     default_source: str
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    """Files under ``root`` in a stable (sorted) order, hidden files and folders left out."""
+def _walk_entries(root: Path, exclude: Collection[Path] = ()) -> Iterator[tuple[Path, str | None]]:
+    """Everything under ``root`` in a stable (sorted) order: ``(file, None)`` for a file to read,
+    ``(path, reason)`` for a file or folder left out (and not descended into).
+
+    Left out: hidden names (starting with ``.``: editor swap files, ``.git``, and the temporary
+    ``.NAME.*`` siblings distill-audit writes next to an output), the folders in ``exclude``
+    (resolved paths: the output of the run walking them) and folders that are recognisably
+    distill-audit outputs (a corpus, scores, index, model or report directory), which a re-run
+    must not read back as input.
+    """
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(n for n in dirnames if not n.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
+        here = Path(dirpath)
+        skipped = {n: _skip_reason(here / n, exclude, is_dir=True) for n in dirnames}
+        skipped.update({n: _skip_reason(here / n, (), is_dir=False) for n in filenames})
+        dirnames[:] = sorted(n for n in dirnames if skipped[n] is None)
+        walked = set(dirnames)
+        for name in sorted(skipped):
+            if name not in walked:
+                yield here / name, skipped[name]
 
 
-def hidden_entries(inputs: Sequence[str | os.PathLike[str]]) -> list[str]:
+def _skip_reason(path: Path, exclude: Collection[Path], is_dir: bool) -> str | None:
+    if path.name.startswith("."):
+        return HIDDEN
+    if not is_dir:
+        return None
+    kind = output_kind(path)
+    if exclude and path.resolve() in exclude:
+        return "the output directory of this run" + (f", a distill-audit {kind.name}" if kind else "")
+    if kind is not None:
+        return f"a distill-audit {kind.name} (has its {kind.marker}), not input"
+    return None
+
+
+#: The reason :func:`_walk_entries` gives for a hidden file or folder.
+HIDDEN = "hidden"
+
+
+def _walk(root: Path, exclude: Collection[Path] = ()) -> Iterator[Path]:
+    """Files under ``root`` to read, in a stable (sorted) order (see :func:`_walk_entries`)."""
+    for path, reason in _walk_entries(root, exclude):
+        if reason is None:
+            yield path
+
+
+def _exclusions(out: str | os.PathLike[str] | None) -> frozenset[Path]:
+    return frozenset() if out is None else frozenset({Path(out).resolve()})
+
+
+def hidden_entries(inputs: Sequence[str | os.PathLike[str]],
+                   out: str | os.PathLike[str] | None = None) -> list[str]:
     """Hidden files and folders (name starting with ``.``) that walking the input folders skips.
 
     They are left out on purpose (editor swap files, ``.git``, ``.DS_Store``); the manifest
     lists them so that nothing is dropped silently.
     """
-    found: list[str] = []
-    for item in inputs:
-        root = Path(item)
-        if not root.is_dir():
-            continue
-        for dirpath, dirnames, filenames in os.walk(root):
-            found += [str(Path(dirpath) / n) for n in sorted(dirnames + filenames) if n.startswith(".")]
-            dirnames[:] = sorted(n for n in dirnames if not n.startswith("."))
-    return found
+    exclude = _exclusions(out)
+    return [str(path) for item in inputs if Path(item).is_dir()
+            for path, reason in _walk_entries(Path(item), exclude) if reason == HIDDEN]
 
 
-def expand_input(path: str | os.PathLike[str], fmt: str | None = None) -> list[InputSpec]:
+def skipped_outputs(inputs: Sequence[str | os.PathLike[str]],
+                    out: str | os.PathLike[str] | None = None) -> list[dict[str, str]]:
+    """Folders that walking the input folders leaves out because they are outputs: ``out`` (the
+    run's own output) and recognisable distill-audit outputs; ``[{"path", "reason"}]``.
+
+    The manifest lists them (``skipped_outputs``) so that nothing is dropped silently.
+    """
+    exclude = _exclusions(out)
+    return [{"path": str(path), "reason": reason} for item in inputs if Path(item).is_dir()
+            for path, reason in _walk_entries(Path(item), exclude) if reason not in (None, HIDDEN)]
+
+
+def expand_input(path: str | os.PathLike[str], fmt: str | None = None,
+                 exclude: Collection[Path] = ()) -> list[InputSpec]:
     """Turn one user-given path into input specs.
 
     A file is one spec. A folder is walked: every file with a structured format (JSONL,
     CSV/TSV, Parquet, WARC/WET) is its own spec (source = its name); all other files
     form one text-folder spec (one document per file, source = the folder name), in
     which a file that turns out not to be text is rejected, never dropped. ``fmt``
-    forces the format of every file. Raises :class:`InputError` for a missing path, an
-    explicitly given file that cannot be opened, or an unknown format.
+    forces the format of every file. Walking leaves out hidden names, the folders in ``exclude``
+    (resolved paths) and distill-audit outputs (see :func:`_walk_entries`). Raises
+    :class:`InputError` for a missing path, an explicitly given file that cannot be opened, or an
+    unknown format.
     """
     p = Path(path)
     if fmt is not None and fmt not in FORMATS:
@@ -253,7 +304,7 @@ def expand_input(path: str | os.PathLike[str], fmt: str | None = None) -> list[I
     if p.is_dir():
         specs: list[InputSpec] = []
         text_files: list[Path] = []
-        for file in _walk(p):
+        for file in _walk(p, exclude):
             file_fmt = fmt or _suffixes(file)[0]
             if file_fmt in (None, "text"):
                 text_files.append(file)
@@ -914,6 +965,8 @@ def iter_texts(path: str | Path, fmt: str | None = None, text_field: str = "text
     Records that cannot be used (malformed, empty, ...) are skipped and counted in one
     warning per input. Raises :class:`InputError` for a missing path or unknown format.
     """
+    for entry in skipped_outputs([path]):
+        log.warning("%s: skipped, %s", entry["path"], entry["reason"])
     for spec in expand_input(path, fmt):
         skipped: dict[str, int] = {}
         for item in read_input(spec, text_field):
