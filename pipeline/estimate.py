@@ -833,10 +833,13 @@ def _critical_value(null: np.ndarray, alpha: float) -> float:
     ``p = (1 + #(null >= observed)) / (n + 1)``, so at most ``ceil(alpha (n + 1) - 1) - 1`` null
     values may reach the statistic. nan when there are too few simulations for ``alpha``.
     """
-    allowed = math.ceil(alpha * (len(null) + 1) - 1) - 1
+    n = len(null)
+    # counted with the p-value's own float expression, so rounding cannot allow one value too many
+    allowed = int(np.sum((1.0 + np.arange(n)) / (n + 1.0) < alpha)) - 1
     if allowed < 0:
         return math.nan
-    return float(np.sort(null)[::-1][allowed])
+    # a NaN never reaches the statistic in the p-value's count: sort it last
+    return float(np.sort(np.nan_to_num(null, nan=-np.inf))[::-1][allowed])
 
 
 def excess_test(
@@ -1223,12 +1226,9 @@ class ScoreArrays:
         r = self.raw
         strata = doc_strata(r["teacher_prob"], r["teacher_prob_max_segment"], r["llm_prob"], r["matched"],
                             r["self_id"], threshold, llm_threshold, segment_threshold, low)
-        teacher_chars = self.teacher_chars
-        if "teacher_fraction" in r:
-            teacher_chars = marked_chars(self.n_chars, r["teacher_fraction"], r["teacher_prob"],
-                                         threshold if low is None else min(threshold, low[0]))
-        return replace(self, strata=strata, n_strata=N_STRATA if low is None else len(STRATA_TWO_LEVEL),
-                       teacher_chars=teacher_chars)
+        # teacher_chars stay marked at the decision threshold: the placement's char_recall was
+        # measured there (calibrate), and the baseline's are marked there too
+        return replace(self, strata=strata, n_strata=N_STRATA if low is None else len(STRATA_TWO_LEVEL))
 
     @classmethod
     def from_table(cls, table, rule: Mapping[str, Any], answer_share: float = 1.0) -> ScoreArrays:
@@ -1268,7 +1268,7 @@ class ScoreArrays:
             teacher_chars=marked_chars(nc, tf, tp, math.inf if thr is None else thr),
             copy_teacher_chars=nc * np.where(structured, answer_share, 1.0),
             raw={"teacher_prob": tp, "teacher_prob_max_segment": seg, "llm_prob": lp, "matched": matched,
-                 "self_id": self_id, "teacher_fraction": tf},
+                 "self_id": self_id},
         )
 
     def counts(self, mask: np.ndarray | None = None) -> CellCounts:

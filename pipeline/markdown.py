@@ -5,7 +5,9 @@ the user's inputs. Put raw into Markdown, ``<img src=x onerror=...>`` reaches th
 HTML, a ``|`` splits a table cell, a newline ends a table row (or starts a heading), and
 ``[text](url)`` becomes a link. :func:`md_escape` makes such a value print as the literal text it
 is, in running text and in table cells alike (Prefect's UI renders table artifact cells as
-Markdown too, prefect-ui-library#2190).
+Markdown too, prefect-ui-library#2190). Bare URLs (``https://...``, ``www....``) stay as they
+are: a renderer that auto-links them (GitHub-flavoured Markdown) shows the crawl's own URL as a
+link, which is what it is.
 """
 
 from __future__ import annotations

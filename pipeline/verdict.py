@@ -49,6 +49,10 @@ class VerdictConfig:
     contaminated_min_ci_low: float = 0.002  # the share's CI lower bound must exceed this ...
     enrichment_max_p: float = 0.01  # ... and the flagged count must beat the expected FPs
     excess_max_p: float = 0.01
+    #: MinHash copies of reference outputs are evidence of their own (the excess test sees only
+    #: the other documents): present when their count beats this false-match rate of human pages
+    #: (pipeline.estimate.MINHASH_FALSE_MATCH_RATE) at ``excess_max_p``
+    copy_false_match_rate: float = 0.001
     #: the excess test also counts flags at thresholds that this share of held-out human pages
     #: exceeds (with a baseline; 0: the decision thresholds only)
     excess_test_fpr: float = 0.01
@@ -188,8 +192,15 @@ def judge(
               and math.isfinite(excess[0]) and math.isfinite(excess[1]))
     excess_p = excess[0] if tested else math.nan
     detectable = float(excess[2]) if tested and len(excess) > 2 else math.nan
+    n_copies = int(rows.matched.sum())
+    copies_p = (float(binomtest(n_copies, n, config.copy_false_match_rate, alternative="greater").pvalue)
+                if n_copies else 1.0)
+    copies_found = copies_p < config.excess_max_p
     if tested:
-        present = excess_p < config.excess_max_p
+        # the excess test leaves the copies out (they are near-certain positives, not flags to
+        # weigh against false positives): without this, a source of verbatim copies of teacher
+        # outputs and nothing else came out inconclusive
+        present = excess_p < config.excess_max_p or copies_found
     else:
         present = enriched and ci_low > config.contaminated_min_ci_low
     evidence.append(_ev("teacher_share_ci_low", ci_low, config.contaminated_min_ci_low,
@@ -201,6 +212,11 @@ def judge(
                             f"one-sided test of the classifier flags (strict and lower thresholds) against"
                             f" the baseline's false positives, their uncertainty included (simulated); fitted"
                             f" excess share {excess[1]:.4f}"))
+    if tested and n_copies:
+        evidence.append(_ev("reference_copies_p", copies_p, config.excess_max_p,
+                            INCIDENTAL if copies_found else CLEAN,
+                            f"{n_copies} MinHash copies of reference outputs against a false-match rate of "
+                            f"{config.copy_false_match_rate:g} of human pages; binomial p={copies_p:.2g}"))
     evidence.append(_ev("flagged_enrichment", enrichment, None, INCIDENTAL if enriched else CLEAN,
                         f"flagged {k}/{n} vs {p0:.4f} expected without teacher text; binomial p={pval:.2g}"
                         f" (threshold p<{config.enrichment_max_p})"))

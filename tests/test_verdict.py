@@ -197,3 +197,21 @@ def test_flags_above_the_false_positives_that_the_excess_test_cannot_attribute_a
     assert v["label"] == INCONCLUSIVE
     assert "do not clearly exceed" not in v["reason"]
     assert "other LLMs' text" in v["reason"] and "excess test p=0.13" in v["reason"]
+
+
+def test_copies_of_reference_outputs_are_evidence_even_when_the_excess_test_sees_none():
+    """The excess test leaves MinHash copies out; a source whose teacher text is verbatim copies
+    (and whose other pages are clean) is still found with a baseline."""
+    n = 2600
+    copies = rows(n, np.arange(600), fraction=1.0)
+    copies.matched[:600] = True
+    v = judge(n, share(0.233, 0.214, 0.253), 0.004, copies, CFG, calibrated=True, excess=(0.3, 0.0, 0.015))
+    assert v["label"] in (INCIDENTAL, DELIBERATE)
+    ev = {e["signal"]: e for e in v["evidence"]}
+    assert ev["reference_copies_p"]["points_to"] == INCIDENTAL
+    # one false match in 2,000 pages is no evidence
+    one = rows(2000, [5])
+    one.matched[5] = True
+    quiet = judge(2000, share(0.0, 0.0, 0.01), 0.004, one, CFG, calibrated=True, excess=(0.6, 0.0, 0.015))
+    assert quiet["label"] == CLEAN
+    assert {e["signal"]: e for e in quiet["evidence"]}["reference_copies_p"]["points_to"] == CLEAN
