@@ -386,8 +386,13 @@ class Placement:
         tpr = float(metrics.get("operating_point", {}).get("tpr", 0.7) or 0.7)
         n = 200
         kinds = {}
+        # of the teacher texts not flagged as the teacher, the share flagged as some other LLM
+        # (the ``llm`` stratum); none when the model knows no other LLMs: its LLM threshold is
+        # the teacher threshold, so that stratum cannot fill, and a teacher share fitted to expect
+        # it there came out near 0% for a crawl of nothing but teacher text
+        missed_as_llm = _missed_teacher_as_llm(metrics)
         for name, rate in (("reference", tpr), ("crawl_floor", min(DEFAULT_TPR_FLOOR, tpr))):
-            strata = [0, round(rate * n), 0, round((1 - rate) * n * 0.5)]
+            strata = [0, round(rate * n), 0, round((1 - rate) * n * missed_as_llm)]
             kinds[name] = {"n": n, "strata": strata, "teacher_score_mean": float("nan"),
                            "llm_score_mean": float("nan"), "char_recall": rate,
                            # whole documents, as the strata assume: the teacher characters then
@@ -401,20 +406,34 @@ class Placement:
         return cls(kinds=kinds, teacher_kinds=teacher_kinds, source="references (no placement measurement)")
 
 
+def _confusion_rows(metrics: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """The model's held-out confusion matrix as ``{true label: {predicted label: count}}``."""
+    matrix = metrics.get("confusion_matrix") or {}
+    labels, rows = list(matrix.get("labels") or []), matrix.get("matrix") or []
+    if len(rows) != len(labels):
+        return {}
+    return {true: {pred: int(c) for pred, c in zip(labels, row, strict=False)}
+            for true, row in zip(labels, rows, strict=True)}
+
+
+def _missed_teacher_as_llm(metrics: Mapping[str, Any]) -> float:
+    """Share of the held-out teacher texts not flagged as the teacher that were flagged as
+    another LLM's (0 without an other-LLM class or a confusion matrix)."""
+    teacher = _confusion_rows(metrics).get("teacher", {})
+    as_llm, as_human = teacher.get("other_llm", 0), teacher.get("human", 0)
+    return as_llm / (as_llm + as_human) if as_llm + as_human > 0 else 0.0
+
+
 def _reference_other_llm_kind(metrics: Mapping[str, Any]) -> dict[str, Any] | None:
     """Other LLMs' held-out texts as a placement kind, from the model's confusion matrix (rule:
     teacher at the teacher threshold, else other LLM at the LLM threshold, else human): those
     flagged as the teacher in the ``whole`` stratum, those flagged as any LLM in ``llm``. None
     when the model knows no other LLMs."""
-    matrix = metrics.get("confusion_matrix") or {}
-    labels, rows = list(matrix.get("labels") or []), matrix.get("matrix") or []
-    if not {"teacher", "other_llm"} <= set(labels) or len(rows) != len(labels):
+    other = _confusion_rows(metrics).get("other_llm")
+    if not other or "teacher" not in other or sum(other.values()) <= 0:
         return None
-    row = [int(c) for c in rows[labels.index("other_llm")]]
-    if sum(row) <= 0:
-        return None
-    strata = [0, row[labels.index("teacher")], 0, row[labels.index("other_llm")]]
-    return {"n": sum(row), "strata": strata, "teacher_score_mean": float("nan"),
+    strata = [0, other["teacher"], 0, other.get("other_llm", 0)]
+    return {"n": sum(other.values()), "strata": strata, "teacher_score_mean": float("nan"),
             "llm_score_mean": float("nan"), "char_recall": 0.0}
 
 

@@ -58,11 +58,29 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+# tempfile creates files 0600 and directories 0700 (private until renamed into place); the
+# outputs themselves get the modes the user's umask gives new files (0644 / 0755 under the usual
+# 022), so a report or corpus is readable by whoever may read the folder. os.umask can only be
+# read by setting it: done once, at import.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
+
+
+def _temp_file_beside(target: Path) -> tuple[int, str]:
+    """``mkstemp`` next to ``target`` (same file system, so ``os.replace`` is atomic), with the
+    mode a new file would get."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, FILE_MODE)
+    return fd, name
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = _temp_file_beside(target)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -200,6 +218,7 @@ def atomic_directory(path: str | os.PathLike[str], kind: OutputKind) -> Iterator
     check_replaceable(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    tmp.chmod(DIR_MODE)  # the mode a new directory would get (mkdtemp's is 0700)
     try:
         yield tmp
         if not kind.recognises(tmp):
@@ -223,7 +242,7 @@ def write_table(path: str | os.PathLike[str], table: pa.Table, row_group_size: i
     """Write one zstd Parquet file atomically."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp_name = _temp_file_beside(target)
     os.close(fd)
     try:
         pq.write_table(table, tmp_name, compression="zstd", row_group_size=row_group_size)

@@ -522,3 +522,32 @@ def test_a_document_flagged_whole_counts_all_its_characters():
     fraction = np.array([0.0, 0.3, np.nan, 0.0])
     teacher_prob = np.array([0.95, 0.2, 0.99, np.nan])
     assert marked_chars(n_chars, fraction, teacher_prob, 0.9).tolist() == [1000.0, 300.0, 500.0, 0.0]
+
+
+def test_reference_stand_in_of_a_model_without_other_llms_expects_no_llm_flags():
+    """A model trained on teacher and human text only has its LLM threshold at the teacher
+    threshold, so nothing can land in the ``llm`` stratum. The stand-in once expected half of
+    the teacher's missed texts there, and a crawl of nothing but teacher text came out at 0.7%."""
+    metrics = {"operating_point": {"tpr": 0.42, "fpr": 0.01, "threshold": 0.98},
+               "confusion_matrix": {"labels": ["teacher", "human"], "matrix": [[169, 231], [3, 297]]}}
+    stand_in = Placement.from_reference_metrics(metrics)
+    assert all(kind["strata"][3] == 0 for kind in stand_in.kinds.values())
+    assert "other_llm" not in stand_in.kinds
+    rng = np.random.default_rng(61)
+
+    def crawl(n: int, share: float) -> CellCounts:
+        teacher = rng.random(n) < share
+        flagged = np.where(teacher, rng.random(n) < 0.42, rng.random(n) < 0.01)
+        strata = np.where(flagged, 1, -1).astype(np.int8)
+        return CellCounts.from_arrays(strata, np.zeros(n), np.zeros(n), np.full(n, 1000.0),
+                                      np.where(flagged, 1000.0, 0.0))
+
+    base = FalsePositiveModel("baseline:domain=x", counts=crawl(1500, 0.0))
+    for share in (1.0, 0.46):
+        teacher = estimate_group(crawl(2000, share), [(base, 1.0)], stand_in, n_boot=300, seed=1)["teacher"]
+        assert teacher.ci_low <= share <= teacher.ci_high
+        assert teacher.estimate > share / 2
+    # with an other-LLM class, the teacher's missed texts flagged as other LLMs go to ``llm``
+    three = {**metrics, "confusion_matrix": {"labels": ["teacher", "human", "other_llm"],
+                                              "matrix": [[84, 58, 58], [1, 98, 1], [8, 22, 70]]}}
+    assert Placement.from_reference_metrics(three).kinds["reference"]["strata"][3] == round(116 * 0.5)

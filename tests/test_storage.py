@@ -57,3 +57,24 @@ def test_loads_run_one_at_a_time() -> None:
     for t in threads:
         t.join()
     assert len(overlaps) == 20 and max(overlaps) == 1
+
+
+def test_outputs_get_the_modes_of_new_files_not_private_temporary_ones(tmp_path, monkeypatch):
+    """tempfile makes files 0600 and folders 0700; renamed into place they kept them, so a
+    report or corpus was readable by its owner only. Outputs get FILE_MODE / DIR_MODE (the
+    umask's modes); pinned here to 0644 / 0755 so the check holds under any umask."""
+    import stat
+
+    import pyarrow as pa
+
+    from pipeline import storage
+
+    monkeypatch.setattr(storage, "FILE_MODE", 0o644)
+    monkeypatch.setattr(storage, "DIR_MODE", 0o755)
+    storage.atomic_write_json(tmp_path / "report.json", {"a": 1})
+    storage.write_table(tmp_path / "t.parquet", pa.table({"x": [1]}))
+    with storage.atomic_directory(tmp_path / "idx", storage.INDEX_OUTPUT) as tmp:
+        (tmp / "index.json").write_text('{"format": "distill-audit/minhash-index"}')
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "t.parquet").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "idx").stat().st_mode) == 0o755
