@@ -283,7 +283,12 @@ def report_from_tables(
     else:
         verdict = corpus_verdict([(s["source"], s["verdict"]) for s in sources], n)
     notes = [PATTERN_NOTE, UNSEEN_LLM_NOTE if unseen == DEFAULT_UNSEEN else UNSEEN_SETTINGS_NOTE]
-    if method != "acc" and unseen.teacher_branch:
+    used = overall["teacher_share"].get("method")
+    if n and used and used != method:
+        notes.append(f"Method {method!r} was asked for but could not be computed (it needs the detectors' "
+                     "mean scores on placed teacher text, which only a placement calibration measures: run "
+                     f"`distill-audit calibrate` on the model); the shares use method {used!r}.")
+    if method != "acc" and unseen.teacher_branch and used == method:
         notes.append(f"Method {method!r}: the allowances for models the classifier never saw "
                      "(unseen_models) widen the intervals of method 'acc' only; this report's intervals "
                      "assume the crawl's models are those the classifier was trained on.")

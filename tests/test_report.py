@@ -107,3 +107,13 @@ def test_baseline_scored_with_another_index_is_refused(tmp_path, scored, small_c
         build_report(scored, tmp_path / "report", config={"unseen_models": {"teacher_likeness": 0.5}})
     with pytest.raises(ReportError, match=r"other_llm_likeness must lie in \[0.0, 1\]"):
         build_report(scored, tmp_path / "report", config={"unseen_models": {"other_llm_likeness": 1.5}})
+
+
+def test_a_method_that_cannot_be_computed_is_named_in_the_notes(tmp_path, scored):
+    """Without a placement calibration 'pacc' has no score means to work with: the shares fall
+    back to 'acc', and the report says so instead of recording 'pacc' silently."""
+    report = build_report(scored, tmp_path / "r", config={"n_boot": 100, "method": "pacc"}, seed=1)
+    assert report["inputs"]["method"] == "pacc" and report["teacher_share"]["method"] == "acc"
+    assert any("Method 'pacc' was asked for but could not be computed" in note for note in report["notes"])
+    plain = build_report(scored, tmp_path / "r2", config={"n_boot": 100}, seed=1)
+    assert not any("could not be computed" in note for note in plain["notes"])
