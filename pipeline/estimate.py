@@ -59,6 +59,8 @@ WILSON_BELOW = 50
 #: Issue #5's measurement on crawl-like corpora: 25-35% of documents carrying teacher text were
 #: flagged. Without a placement calibration the TPR is drawn from [this, reference TPR].
 DEFAULT_TPR_FLOOR = 0.25
+#: the domain of documents without one (no URL): a group in the report, never a calibration cell
+NO_DOMAIN = "(none)"
 #: ``teacher_chars_mean`` of a placement kind whose teacher documents are whole pages: more
 #: characters than any page, so :func:`_doc_based_chars` caps it at the crawl's mean page length
 WHOLE_PAGE_CHARS = 1e12
@@ -1278,7 +1280,7 @@ class ScoreArrays:
         strata = doc_strata(tp, seg, lp, matched, self_id,
                             math.inf if thr is None else thr, math.inf if llm_thr is None else llm_thr,
                             math.inf if seg_thr is None else seg_thr)
-        domain = np.array([d if d else "(none)" for d in table.column("domain").to_pylist()], dtype=object) \
+        domain = np.array([d if d else NO_DOMAIN for d in table.column("domain").to_pylist()], dtype=object) \
             if n else np.zeros(0, dtype=object)
         return cls(
             source=np.array(table.column("source").to_pylist(), dtype=object) if n else domain,
@@ -1393,6 +1395,8 @@ class Calibrator:
                 keys, inverse = np.unique(attr.astype(str), return_inverse=True)
                 sizes = np.bincount(inverse, minlength=len(keys))
                 for i, key in enumerate(keys):
+                    if level == "domain" and key == NO_DOMAIN:
+                        continue  # documents without a URL share no site: their source calibrates them
                     small = sizes[i] < min_cell
                     target = small_store if small else store
                     if target is None:

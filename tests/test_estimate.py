@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.estimate import (
     METHODS,
+    NO_DOMAIN,
     STRATA_TWO_LEVEL,
     Calibrator,
     CellCounts,
@@ -285,6 +286,10 @@ def test_small_baseline_domains_calibrate_before_the_references():
     labels = [model.label for model in calibrator.cells(crawl)]
     assert labels == ["baseline:domain-small=site.example", "references"]
     assert calibrator.small_domain_models["site.example"].parent is calibrator.pooled
+    # documents without a URL share no site: their source calibrates them, not a "(none)" domain
+    no_url = Calibrator({}, arrays([NO_DOMAIN] * 80, ["forum-2021"] * 40 + ["qa-2021"] * 40))
+    crawl = arrays([NO_DOMAIN, NO_DOMAIN], ["forum-2021", "qa-2021"])
+    assert [m.label for m in no_url.cells(crawl)] == ["baseline:source=forum-2021", "baseline:source=qa-2021"]
 
 
 def test_two_level_strata_count_each_document_once_at_its_highest_level():
