@@ -51,6 +51,7 @@ import json
 import platform
 import time
 import warnings
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -1401,12 +1402,43 @@ def save_model(model: TeacherModel, out_dir: str | Path) -> Path:
     metrics = dict(model.metrics)
     metrics["segment_threshold"] = model.segment_threshold
     metrics["model_format"] = MODEL_FORMAT
-    metrics["model_id"] = hashlib.sha256(payload).hexdigest()
+    metrics["model_id"] = model_fingerprint(payload)
     atomic_write_json(out / METRICS_FILE, metrics)
     atomic_write_text(out / CARD_FILE, model_card(metrics))
     model.model_id = metrics["model_id"]
     model.metrics = metrics
     return out
+
+
+def model_fingerprint(payload: bytes) -> str:
+    """The model's id: a SHA-256 of the skops file's content, independent of how it was written.
+
+    skops names each stored object and array file by the Python ``id()`` it had when saved, so
+    two trainings of the same data and seed give the same model in different bytes (and a hash of
+    the bytes refused a baseline scored by the identical retrained model). The ids are renumbered
+    in order of appearance and each array file is replaced by the hash of its bytes.
+    """
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        names = set(archive.namelist())
+        renumbered: dict[object, int] = {}
+
+        def canonical(node: object) -> object:
+            if isinstance(node, dict):
+                out = {}
+                for key, value in node.items():
+                    if key == "__id__":
+                        out[key] = renumbered.setdefault(value, len(renumbered))
+                    elif key == "file" and isinstance(value, str) and value in names:
+                        out[key] = hashlib.sha256(archive.read(value)).hexdigest()
+                    else:
+                        out[key] = canonical(value)
+                return out
+            if isinstance(node, list):
+                return [canonical(item) for item in node]
+            return node
+
+        schema = canonical(json.loads(archive.read("schema.json")))
+    return hashlib.sha256(json.dumps(schema, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def load_model(model_dir: str | Path) -> TeacherModel:
@@ -1472,6 +1504,6 @@ def load_model(model_dir: str | Path) -> TeacherModel:
         llm_threshold=float(metrics["llm_operating_point"]["threshold"]),
         segment_threshold=float(metrics.get("segment_threshold", metrics["operating_point"]["threshold"])),
         metrics=metrics,
-        model_id=hashlib.sha256(payload).hexdigest(),
+        model_id=model_fingerprint(payload),
         feature_version=version,
     )
