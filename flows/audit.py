@@ -34,6 +34,7 @@ from pipeline.steps import (
     REDIS_URL_ENV,
     StepError,
     build_index,
+    check_redis,
     detect_step,
     report_step,
     train,
@@ -51,6 +52,7 @@ from prefect.artifacts import (  # noqa: E402
     create_table_artifact,
 )
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
 SUMMARY_ARTIFACT_KEY = "audit-summary"
 SOURCES_ARTIFACT_KEY = "audit-sources"
@@ -109,6 +111,41 @@ class AuditLayout:
     @property
     def report(self) -> Path:
         return self.out / "report"
+
+
+#: :func:`audit_flow`'s parameters that name files or folders (a path or a list of paths).
+PATH_PARAMETERS = ("inputs", "out", "teacher", "human", "other_llm", "model", "index", "baseline")
+
+
+def _absolute(path: str | os.PathLike[str]) -> str:
+    # abspath, not resolve(): a symbolic link stays a link, so --out's checks still see it
+    return os.path.abspath(os.fspath(path))
+
+
+def absolute_parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` of :func:`audit_flow` with every path (:data:`PATH_PARAMETERS`) made absolute
+    against this process's working directory.
+
+    Tasks may run elsewhere (Dask workers, a work pool's worker, a served run's subprocess),
+    each with its own working directory, so a relative path handed to a flow would name another
+    file there; whoever builds the parameters (the CLI, the deployments) calls this first.
+    """
+    result = dict(params)
+    for key in PATH_PARAMETERS:
+        value = result.get(key)
+        if value is None:
+            continue
+        if isinstance(value, (str, os.PathLike)):
+            result[key] = _absolute(value)
+        else:
+            result[key] = [_absolute(p) for p in value]
+    return result
+
+
+def _secret_value(url: SecretStr | str | None) -> str | None:
+    if isinstance(url, SecretStr):
+        url = url.get_secret_value()
+    return url or None
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,10 +255,13 @@ def train_task(
 
 
 @task(name="detect", cache_policy=NO_CACHE, persist_result=False)
-def detect_task(corpus: str, out: str, model: str | None, index: str | None) -> dict:
-    # The Redis URL (it may hold a password) comes from the environment, never from a flow
-    # parameter, which Prefect would store and show.
-    return detect_step(corpus, out, model, index, redis_url=os.environ.get(REDIS_URL_ENV) or None)
+def detect_task(
+    corpus: str, out: str, model: str | None, index: str | None, redis_url: SecretStr | None = None
+) -> dict:
+    # The Redis URL is a task parameter, so it reaches the worker that runs this task (a Dask
+    # worker has neither the CLI's environment nor its options); a SecretStr, so it shows as
+    # '**********' wherever Prefect prints or stores it (it may hold a password).
+    return detect_step(corpus, out, model, index, redis_url=_secret_value(redis_url))
 
 
 @task(name="report", cache_policy=NO_CACHE, persist_result=False)
@@ -267,6 +307,7 @@ def audit_flow(
     max_chars: int = 1_000_000,
     seed: int = 0,
     report_config: dict[str, Any] | None = None,
+    redis_url: SecretStr | None = None,
 ) -> dict:
     """Audit ``inputs``: returns ``{"paths": {...}, "manifest": ..., "report": ...}``.
 
@@ -276,8 +317,14 @@ def audit_flow(
 
     The index is built when ``teacher`` references are given and no ``index``; the classifier
     is trained when ``teacher`` and ``human`` references are given and no ``model``. Baseline
-    inputs are ingested and scored with the same detectors. With ``DISTILL_AUDIT_REDIS_URL`` set,
-    the MinHash index's LSH buckets live in that Redis while scoring (Dask workers share them).
+    inputs are ingested and scored with the same detectors.
+
+    ``redis_url`` (default: the ``DISTILL_AUDIT_REDIS_URL`` environment variable of the process
+    running the flow) keeps the MinHash index's LSH buckets in that Redis while scoring; it is
+    handed to the detect tasks as a parameter, so Dask workers use it too. Pass it as a
+    ``pydantic.SecretStr``: Prefect stores a flow's parameters, and a SecretStr is stored masked.
+    Redis is checked before any work starts. Relative paths are made absolute against this
+    process's working directory (:func:`absolute_parameters`).
     """
     from flows.ingest import ingest_flow
     from pipeline.report import check_report_config
@@ -285,6 +332,17 @@ def audit_flow(
     if model is None and index is None and not teacher:
         raise StepError("nothing to detect with: give --teacher (and --human) references, --model or --index")
     check_report_config(report_config)
+    paths_given = absolute_parameters(
+        {"inputs": inputs, "out": out, "teacher": teacher, "human": human, "other_llm": other_llm,
+         "model": model, "index": index, "baseline": baseline}
+    )
+    inputs, out, baseline = paths_given["inputs"], paths_given["out"], paths_given["baseline"]
+    teacher, human, other_llm = paths_given["teacher"], paths_given["human"], paths_given["other_llm"]
+    model, index = paths_given["model"], paths_given["index"]
+    redis_value = _secret_value(redis_url) or os.environ.get(REDIS_URL_ENV) or None
+    if redis_value and (index is not None or teacher):
+        check_redis(redis_value)  # before any work: an unreachable Redis would fail only at detect
+    redis_secret = SecretStr(redis_value) if redis_value else None
     layout = AuditLayout(Path(out))
     # A step directory under ``out`` that holds something else than that step's earlier output
     # is refused before any work starts (the step would replace it).
@@ -333,11 +391,15 @@ def audit_flow(
 
     # 3. detect: the audited corpus and the baseline with the same detectors, side by side
     _notify("detect", "start")
-    detect_future = detect_task.submit(str(layout.corpus), str(layout.scores), model_dir, index_dir)
+    detect_future = detect_task.submit(
+        str(layout.corpus), str(layout.scores), model_dir, index_dir, redis_secret
+    )
     baseline_scores = None
     if baseline:
         baseline_scores = str(layout.baseline_scores)
-        detect_task.submit(str(layout.baseline_corpus), baseline_scores, model_dir, index_dir).result()
+        detect_task.submit(
+            str(layout.baseline_corpus), baseline_scores, model_dir, index_dir, redis_secret
+        ).result()
         paths["baseline_scores"] = baseline_scores
     detect_future.result()
     _notify("detect", "done")

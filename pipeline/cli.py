@@ -509,10 +509,19 @@ def report(
     _stdout().print(f"report written to {out / 'report.json'}", markup=False)
 
 
-def run_audit(**params: Any) -> dict:
-    """Check :func:`flows.audit.audit_flow`'s parameters, run it and print its summary."""
+def audit_parameters(**params: Any) -> dict[str, Any]:
+    """:func:`flows.audit.audit_flow`'s parameters, checked before any work starts.
+
+    Every path is made absolute against the current directory (the flow's tasks may run on
+    Dask workers with another working directory), and ``redis_url`` (a str or SecretStr) must
+    answer; it is returned as a ``SecretStr``, which Prefect stores masked.
+    """
+    from pydantic import SecretStr
+
+    from flows.audit import absolute_parameters
     from pipeline.ingest import IngestOptions, plan_inputs
 
+    params = absolute_parameters(params)
     get = params.get
     options = IngestOptions(
         source=get("source"),
@@ -532,7 +541,24 @@ def run_audit(**params: Any) -> dict:
             raise CliError(f"{key} directory does not exist: {params[key]}")
     if get("model") is None and get("index") is None and not get("teacher"):
         raise CliError("nothing to detect with: give --teacher (and --human) references, --model or --index")
+    redis_url = get("redis_url")
+    if isinstance(redis_url, SecretStr):
+        redis_url = redis_url.get_secret_value()
+    if redis_url:
+        if get("index") is not None or get("teacher"):
+            from pipeline.steps import check_redis
 
+            check_redis(redis_url)  # before Prefect starts: not after ingest and training
+        params["redis_url"] = SecretStr(redis_url)
+    else:
+        params.pop("redis_url", None)
+    return params
+
+
+def run_audit(**params: Any) -> dict:
+    """Check :func:`flows.audit.audit_flow`'s parameters (:func:`audit_parameters`), run it and
+    print its summary."""
+    params = audit_parameters(**params)
     started = time.monotonic()
     with _flow_runtime():
         from flows.audit import STAGES, audit_flow
@@ -589,12 +615,6 @@ def audit(
     ),
 ) -> None:
     """Full audit as one Prefect flow: ingest -> index -> train -> detect -> report."""
-    if redis_url:
-        # Handed to the detect tasks through the environment, not as a flow parameter (Prefect
-        # stores and shows parameters; the URL may hold a password).
-        from pipeline.steps import REDIS_URL_ENV
-
-        os.environ[REDIS_URL_ENV] = redis_url
     run_audit(
         inputs=[str(p) for p in inputs],
         out=str(out),
@@ -610,6 +630,8 @@ def audit(
         max_chars=max_chars,
         seed=seed,
         report_config=read_report_config(report_config),
+        # checked before any work, then a (masked) flow parameter the detect tasks receive
+        redis_url=redis_url,
     )
 
 

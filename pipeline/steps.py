@@ -116,6 +116,27 @@ def calibrate(
     return placement.summary()
 
 
+def check_redis(redis_url: str) -> None:
+    """Raise :class:`StepError` unless ``redis_url`` is a Redis URL whose server answers a PING.
+
+    Called before any work starts, so a Redis that is down fails the run at once rather than
+    after ingest and training; the message shows the URL with its password masked.
+    """
+    import redis
+
+    from detectors.minhash import redacted_url, redis_storage_config
+
+    try:
+        config = redis_storage_config(redis_url)
+    except ValueError as exc:
+        raise StepError(str(exc)) from exc
+    try:
+        with redis.Redis(**config["redis"]) as client:
+            client.ping()
+    except redis.RedisError as exc:
+        raise StepError(f"cannot use Redis at {redacted_url(redis_url)}: {exc}") from exc
+
+
 def detect_step(
     corpus: str | Path,
     out: str | Path,

@@ -323,3 +323,87 @@ def test_ingest_progress_bar_counts_completed_tasks(prefect_harness, monkeypatch
     assert result.exit_code == 0, result.output
     # one ingest-file task per input plus the merge task
     assert f"{len(inputs) + 1}/{len(inputs) + 1}" in result.stdout
+
+
+# ------------------------------------------------------------------ audit parameters (no Prefect run)
+
+
+def test_audit_parameters_are_absolute(tmp_path, monkeypatch) -> None:
+    """Tasks may run on Dask workers with another working directory: every path goes absolute."""
+    from pipeline.cli import audit_parameters
+
+    (tmp_path / "data").mkdir()
+    for name in ("crawl", "teacher", "human", "other", "old"):
+        (tmp_path / "data" / f"{name}.jsonl").write_text('{"text": "a text"}\n')
+    for name in ("model", "index"):
+        (tmp_path / name).mkdir()
+    monkeypatch.chdir(tmp_path)
+    params = audit_parameters(
+        inputs=["data/crawl.jsonl"], out="out/x", teacher=["data/teacher.jsonl"], human=["data/human.jsonl"],
+        other_llm=["data/other.jsonl"], model="model", index="./index", baseline=["data/old.jsonl"], seed=3,
+    )
+    assert params == {
+        "inputs": [str(tmp_path / "data/crawl.jsonl")], "out": str(tmp_path / "out/x"),
+        "teacher": [str(tmp_path / "data/teacher.jsonl")], "human": [str(tmp_path / "data/human.jsonl")],
+        "other_llm": [str(tmp_path / "data/other.jsonl")], "model": str(tmp_path / "model"),
+        "index": str(tmp_path / "index"), "baseline": [str(tmp_path / "data/old.jsonl")], "seed": 3,
+    }
+    # a symbolic link stays a link (not resolved), so --out's checks still refuse it
+    (tmp_path / "link").symlink_to(tmp_path / "model")
+    assert audit_parameters(inputs=["data/crawl.jsonl"], out="link", index="index")["out"] == str(
+        tmp_path / "link"
+    )
+
+
+def test_audit_redis_url_is_checked_up_front_and_masked(tmp_path, monkeypatch) -> None:
+    """Redis down fails before any work (no Prefect start, no ingest), password masked."""
+    from pydantic import SecretStr
+
+    from pipeline.cli import audit_parameters
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "index").mkdir()
+    closed = "redis://user:hunter2@127.0.0.1:1/0"  # port 1: nothing listens
+    line = _assert_one_line_error(
+        _run("audit", SAMPLE_DIR / "crawl", "--index", "index", "--out", "a", "--redis-url", closed),
+        "cannot use Redis at redis://user:***@127.0.0.1:1/0",
+    )
+    assert "hunter2" not in line
+    assert not (tmp_path / "a").exists()  # nothing ingested
+    # without an index the URL has nothing to do and is not checked
+    params = audit_parameters(inputs=[str(SAMPLE_DIR / "crawl")], out="a", model="index", redis_url=closed)
+    assert isinstance(params["redis_url"], SecretStr) and "hunter2" not in str(params["redis_url"])
+
+
+def test_audit_redis_url_reaches_the_detect_task_as_a_masked_parameter(tmp_path, redis_url) -> None:
+    """The URL travels as a SecretStr parameter (what a Dask worker receives), not an env var."""
+    from pydantic import SecretStr
+
+    from flows.audit import audit_flow, detect_task
+    from pipeline.cli import audit_parameters
+    from pipeline.steps import build_index
+
+    params = audit_parameters(inputs=[str(SAMPLE_DIR / "crawl")], out=str(tmp_path / "a"),
+                              teacher=[str(SAMPLE_DIR / "teacher")], redis_url=redis_url)
+    secret = params["redis_url"]
+    assert secret.get_secret_value() == redis_url
+    # Prefect stores a flow's parameters through serialize_parameters: masked
+    assert audit_flow.serialize_parameters({"redis_url": SecretStr("redis://u:pw@h/0")}) == {
+        "redis_url": "**********"
+    }
+    from pipeline.ingest import ingest
+
+    corpus = tmp_path / "corpus"
+    ingest([SAMPLE_DIR / "crawl"], corpus)
+    build_index([SAMPLE_DIR / "teacher"], tmp_path / "index")
+    info = detect_task.fn(str(corpus), str(tmp_path / "scores"), None, str(tmp_path / "index"), secret)
+    assert info["documents"] > 0
+    _, detectors = read_scores(tmp_path / "scores")
+    assert detectors["index_storage"] == "redis"
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    digest = json.loads((tmp_path / "index" / "index.json").read_text())["content_sha256"]
+    keys = list(client.scan_iter(match=f"distill-audit:minhash:{digest[:16]}*"))
+    if keys:
+        client.delete(*keys)
