@@ -43,12 +43,77 @@ apply_quiet_defaults()
 
 from prefect.schedules import Cron  # noqa: E402
 
-from flows.audit import audit_flow  # noqa: E402
+from flows.audit import absolute_parameters, audit_flow  # noqa: E402
 
 DEFAULT_NAME = "nightly"
 DEFAULT_CRON = "0 2 * * *"
-SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
-DEFAULT_DEMO_OUT = "build/scheduled-audit"
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = PROJECT_ROOT / "sample_data"
+#: Where the demo deployment writes when no --out is given: in the repository, wherever the
+#: deployment was registered from and wherever its runs execute.
+DEFAULT_DEMO_OUT = PROJECT_ROOT / "build" / "scheduled-audit"
+#: Module path of the flow, for a work pool's worker: it imports the installed package, so it
+#: does not depend on the worker's working directory (a file path entrypoint would).
+FLOW_MODULE_PATH = "flows.audit.audit_flow"
+
+
+class DeploymentError(Exception):
+    """A deployment cannot be registered or served as asked; the message is one line."""
+
+
+def check_schedule(cron: str, timezone: str | None) -> None:
+    """Raise :class:`DeploymentError` unless ``cron`` and ``timezone`` make a valid schedule."""
+    from prefect.client.schemas.schedules import CronSchedule
+
+    try:
+        CronSchedule(cron=cron, timezone=timezone)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        reasons = getattr(exc, "errors", None)
+        if callable(reasons):
+            text = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in reasons())
+        else:
+            text = str(exc)
+        given = f"--cron {cron!r}" + (f" --timezone {timezone!r}" if timezone else "")
+        raise DeploymentError(f"invalid schedule {given}: {text}") from None
+
+
+def check_server() -> str:
+    """The configured Prefect API URL, checked to answer; :class:`DeploymentError` otherwise.
+
+    Without ``PREFECT_API_URL`` Prefect would register into a temporary server that exits with
+    this process and never schedules anything, so nothing would ever run.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        raise DeploymentError(
+            "no Prefect server configured (PREFECT_API_URL is not set), so the deployment would go "
+            "to a temporary server that exits with this command and nothing would ever run: start "
+            "one with `prefect server start --host 127.0.0.1 --port 4200` and set "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
+    with get_client(sync_client=True) as client:
+        problem = client.api_healthcheck()
+    if problem is not None:
+        raise DeploymentError(f"the Prefect server at {url} does not answer: {problem}")
+    return str(url)
+
+
+def check_work_pool(name: str) -> None:
+    """Raise :class:`DeploymentError` unless the work pool ``name`` exists on the server."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(name)
+        except ObjectNotFound:
+            raise DeploymentError(
+                f"work pool {name!r} not found on the Prefect server: create it with "
+                f"`prefect work-pool create {name} --type process`"
+            ) from None
 
 
 def audit_deployment(
@@ -57,16 +122,29 @@ def audit_deployment(
     timezone: str | None = None,
     parameters: dict[str, Any] | None = None,
     description: str | None = None,
+    work_pool: str | None = None,
+    job_variables: dict[str, Any] | None = None,
 ) -> Any:
     """``audit_flow.to_deployment(...)`` with a cron schedule (``timezone`` None means UTC).
 
-    ``parameters`` are :func:`flows.audit.audit_flow`'s (``inputs``, ``out``, ``teacher``, ...).
+    ``parameters`` are :func:`flows.audit.audit_flow`'s (``inputs``, ``out``, ``teacher``, ...);
+    relative paths among them are made absolute against the current directory. With
+    ``work_pool``, the deployment is meant for that pool's worker (``.apply()`` registers it
+    there) and names the flow by module path (:data:`FLOW_MODULE_PATH`), so the worker finds it
+    from any working directory; ``job_variables`` go to the worker (e.g. ``{"env": {...}}``).
     """
+    from prefect.deployments.runner import EntrypointType
+
+    options: dict[str, Any] = {}
+    if work_pool:
+        options = {"work_pool_name": work_pool, "entrypoint_type": EntrypointType.MODULE_PATH,
+                   "job_variables": dict(job_variables or {})}
     return audit_flow.to_deployment(
         name=name,
         schedule=Cron(cron, timezone=timezone),
-        parameters=dict(parameters or {}),
+        parameters=absolute_parameters(dict(parameters or {})),
         description=description or f"distill-audit on a schedule ({cron} {timezone or 'UTC'})",
+        **options,
     )
 
 
@@ -108,7 +186,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dask", action="store_true", help="run the tasks on Dask (needs the dask extra)")
     parser.add_argument("--dask-address", default=None, help="existing Dask scheduler address")
     parser.add_argument("--dask-workers", type=int, default=2, help="local Dask cluster workers (default 2)")
-    parser.add_argument("--register-only", action="store_true", help="register the deployment and exit")
+    parser.add_argument(
+        "--register-only",
+        action="store_true",
+        help="register the deployment for --work-pool's worker and exit (instead of serving it)",
+    )
+    parser.add_argument(
+        "--work-pool",
+        default=None,
+        metavar="NAME",
+        help="process work pool whose worker runs the deployment (required with --register-only)",
+    )
     return parser
 
 
@@ -117,7 +205,7 @@ def demo_parameters(out: str | None = None) -> dict[str, Any]:
     data = SAMPLE_DIR.resolve()
     return {
         "inputs": [str(data / "crawl")],
-        "out": str(Path(out or DEFAULT_DEMO_OUT).resolve()),
+        "out": os.path.abspath(out or DEFAULT_DEMO_OUT),
         "teacher": [str(data / "teacher")],
         "human": [str(data / "human")],
         "baseline": [str(data / "baseline")],
@@ -128,29 +216,62 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if not args.inputs:
         return demo_parameters(args.out)
     if not args.out:
-        raise SystemExit("error: --out is required when inputs are given")  # printed to stderr, exit 1
+        raise DeploymentError("--out is required when inputs are given")
     params: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
     for key in ("teacher", "human", "other_llm", "baseline", "model", "index"):
         value = getattr(args, key)
         if value:
             params[key] = value
-    return params
+    # The runs execute in other processes (a served run's subprocess, a worker) whose working
+    # directory is not this one.
+    return absolute_parameters(params)
+
+
+def _dask_env() -> dict[str, str]:
+    keys = (TASK_RUNNER_ENV, DASK_WORKERS_ENV, DASK_ADDRESS_ENV)
+    return {key: os.environ[key] for key in keys if os.environ.get(key)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    try:
+        return _main(args)
+    except (DeploymentError, DaskUnavailableError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(args: argparse.Namespace) -> int:
+    # Everything that can be checked is checked before registering anything.
+    check_schedule(args.cron, args.timezone)
+    if args.register_only and not args.work_pool:
+        raise DeploymentError(
+            "--register-only needs --work-pool NAME: a deployment without a work pool only runs "
+            "while `python -m flows.deployments` serves it (create a pool with `prefect work-pool "
+            "create NAME --type process` and run `prefect worker start --pool NAME`)"
+        )
+    if args.work_pool and not args.register_only:
+        raise DeploymentError("--work-pool goes with --register-only (serving runs the flow itself)")
+    parameters = parameters_from_args(args)
     if args.dask or args.dask_address:
-        try:
-            use_dask(args.dask_address, args.dask_workers)
-        except DaskUnavailableError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+        use_dask(args.dask_address, args.dask_workers)
+    check_server()
+    if args.work_pool:
+        check_work_pool(args.work_pool)
+    # A worker's runs do not inherit this process's environment: the Dask choice travels
+    # with the deployment (a served run's subprocess inherits it).
+    job_variables = {"env": _dask_env()} if args.work_pool and _dask_env() else None
     deployment = audit_deployment(
-        name=args.name, cron=args.cron, timezone=args.timezone, parameters=parameters_from_args(args)
+        name=args.name, cron=args.cron, timezone=args.timezone, parameters=parameters,
+        work_pool=args.work_pool, job_variables=job_variables,
     )
     if args.register_only:
         deployment_id = deployment.apply()
-        print(f"registered deployment distill-audit/{args.name} ({deployment_id}) with cron {args.cron!r}")
+        print(
+            f"registered deployment distill-audit/{args.name} ({deployment_id}) in work pool "
+            f"{args.work_pool!r} with cron {args.cron!r} {args.timezone or 'UTC'}; start its worker "
+            f"with `prefect worker start --pool {args.work_pool}`"
+        )
         return 0
     from prefect import serve
 

@@ -9,9 +9,12 @@ import pytest
 from flows import runtime
 from flows.deployments import audit_deployment, main
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
 pytestmark = pytest.mark.prefect
 
-PARAMS = {"inputs": ["crawl/"], "out": "audits/nightly", "teacher": ["refs/teacher"], "human": ["refs/human"]}
+PARAMS = {"inputs": ["/data/crawl"], "out": "/data/audits/nightly", "teacher": ["/data/refs/teacher"],
+          "human": ["/data/refs/human"]}
 
 
 def _read(name: str):
@@ -27,6 +30,10 @@ def test_deployment_object_carries_cron_timezone_and_parameters() -> None:
     assert (schedule.cron, schedule.timezone) == ("30 1 * * *", "Europe/Berlin")
     assert deployment.parameters == PARAMS
     assert deployment.entrypoint.endswith("flows/audit.py:audit_flow")
+    # relative paths are stored absolute: a run's working directory is not the registering one
+    relative = audit_deployment(name="rel", parameters={"inputs": ["crawl"], "out": "o", "model": "m"})
+    assert relative.parameters == {"inputs": [str(Path.cwd() / "crawl")], "out": str(Path.cwd() / "o"),
+                                   "model": str(Path.cwd() / "m")}
 
 
 def test_deployment_registered_with_its_schedule(prefect_harness) -> None:
@@ -38,7 +45,26 @@ def test_deployment_registered_with_its_schedule(prefect_harness) -> None:
     assert dep.parameters == PARAMS
 
 
-def test_command_line_registers_a_timezoned_deployment(prefect_harness, capsys) -> None:
+@pytest.fixture(scope="module")
+def work_pool(prefect_harness) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="audit-ci-pool", type="process"))
+    return "audit-ci-pool"
+
+
+def _one_error_line(capsys) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert "Traceback" not in captured.err + captured.out
+    return lines[0]
+
+
+def test_command_line_registers_a_timezoned_deployment(work_pool, capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths are stored absolute, against this directory
     rc = main(
         [
             "crawl/",
@@ -55,6 +81,8 @@ def test_command_line_registers_a_timezoned_deployment(prefect_harness, capsys) 
             "--timezone",
             "America/New_York",
             "--register-only",
+            "--work-pool",
+            work_pool,
         ]
     )
     assert rc == 0
@@ -63,11 +91,47 @@ def test_command_line_registers_a_timezoned_deployment(prefect_harness, capsys) 
     schedule = dep.schedules[0].schedule
     assert (schedule.cron, schedule.timezone) == ("0 6 * * 1", "America/New_York")
     assert dep.parameters == {
-        "inputs": ["crawl/"],
-        "out": "audits/weekly",
-        "teacher": ["refs/t"],
-        "baseline": ["old/"],
+        "inputs": [str(tmp_path / "crawl")],
+        "out": str(tmp_path / "audits/weekly"),
+        "teacher": [str(tmp_path / "refs/t")],
+        "baseline": [str(tmp_path / "old")],
     }
+    # the pool's worker picks it up, and imports the flow from the installed package
+    assert dep.work_pool_name == work_pool
+    assert dep.entrypoint == "flows.audit.audit_flow"
+
+
+def test_register_only_needs_an_existing_work_pool(prefect_harness, capsys) -> None:
+    assert main(["--register-only", "--name", "no-pool"]) == 1
+    assert "--work-pool" in _one_error_line(capsys)
+    assert main(["--register-only", "--work-pool", "no-such-pool", "--name", "no-pool"]) == 1
+    assert "prefect work-pool create no-such-pool" in _one_error_line(capsys)
+    assert main(["--work-pool", "x", "--name", "no-pool"]) == 1  # serving needs no pool
+    assert "--register-only" in _one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--cron", "61 * * * *"], 'Invalid cron string: "61 * * * *"'),
+        (["--cron", "nightly"], "Invalid cron string"),
+        (["--timezone", "Mars/Olympus"], 'Invalid timezone: "Mars/Olympus"'),
+    ],
+)
+def test_bad_cron_or_timezone_is_one_error_line(args, fragment, capsys) -> None:
+    assert main([*args, "--register-only", "--work-pool", "p"]) == 1
+    assert fragment in _one_error_line(capsys)
+
+
+def test_without_a_prefect_server_nothing_is_registered_or_served(capsys) -> None:
+    """No PREFECT_API_URL: a temporary server would take the deployment and exit with it."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        for args in (["--register-only", "--work-pool", "p"], []):
+            assert main(["--name", "nowhere", *args]) == 1
+            line = _one_error_line(capsys)
+            assert "PREFECT_API_URL" in line and "prefect server start" in line
 
 
 def test_dask_choice_travels_in_the_environment(monkeypatch) -> None:
@@ -87,12 +151,16 @@ def test_dask_choice_travels_in_the_environment(monkeypatch) -> None:
     assert runtime.task_runner_from_env().address == "tcp://127.0.0.1:8786"
 
 
-def test_without_inputs_the_deployment_audits_the_sample_data(prefect_harness, tmp_path) -> None:
+def test_without_inputs_the_deployment_audits_the_sample_data(work_pool, tmp_path, monkeypatch) -> None:
     from flows.deployments import demo_parameters
 
     out = tmp_path / "scheduled"
-    assert main(["--register-only", "--name", "demo-ci", "--out", str(out)]) == 0
+    assert main(["--register-only", "--work-pool", work_pool, "--name", "demo-ci", "--out", str(out)]) == 0
     params = _read("demo-ci").parameters
     assert params == demo_parameters(str(out))
     for key in ("inputs", "teacher", "human", "baseline"):
         assert all(Path(p).is_dir() for p in params[key]), key
+    # without --out, the demo writes in the repository, whatever directory it was registered from
+    monkeypatch.chdir(tmp_path)
+    assert main(["--register-only", "--work-pool", work_pool, "--name", "demo-default"]) == 0
+    assert _read("demo-default").parameters["out"] == str(PROJECT_ROOT / "build" / "scheduled-audit")
