@@ -9,7 +9,8 @@ A nightly audit needs two long-running processes and no Docker, work pool or clo
 
 ``serve`` registers the deployment with its schedule and runs each scheduled run in a
 subprocess (the scheduler lives in the server: the temporary server and the test harness do
-not schedule). ``--register-only`` just registers it (e.g. for a process work pool's worker).
+not schedule). ``--register-only --work-pool NAME`` just registers it in that process work pool,
+for the pool's worker. Both refuse without ``PREFECT_API_URL``; paths are stored absolute.
 Without inputs, the deployment audits the sample data (``python -m flows.deployments --cron
 "0 2 * * *" --timezone Europe/Berlin`` is a complete demo of a nightly schedule).
 
