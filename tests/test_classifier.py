@@ -6,7 +6,6 @@ The session fixture trains once on a deterministic stratified subsample of ../sh
 
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import random
@@ -125,7 +124,7 @@ def test_cv_metrics_on_dev_subsample(trained, capsys) -> None:
     assert "per human source" in card and metrics["per_source_fpr"][0]["source"] in card
     assert "by the pasted text's length" in card
     on_disk = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    assert on_disk["model_id"] == hashlib.sha256((out / "model.skops").read_bytes()).hexdigest()
+    assert on_disk["model_id"] == model_fingerprint((out / "model.skops").read_bytes())
 
 
 @pytest.mark.shared_data
