@@ -22,7 +22,8 @@ import functools
 import hashlib
 import re
 import unicodedata
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import tldextract
@@ -132,6 +133,35 @@ def registered_domain(url: str | None) -> str | None:
     return _domain_of_host(host)
 
 
+# Epoch numbers: the unit follows from the magnitude, because a crawl date (3 March 1973 to the
+# year 5138) has 9-11 digits in seconds, 12-14 in milliseconds, 15-17 in microseconds and 18-20 in
+# nanoseconds: [1e8, 1e11) seconds, [1e11, 1e14) ms, [1e14, 1e17) us, [1e17, 1e20) ns. Anything
+# outside [1e8, 1e20), negative values included, is not a crawl date.
+_EPOCH_MIN = 1e8
+_EPOCH_UNITS = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))
+_EPOCH_STR = re.compile(r"\+?\d+(?:\.\d+)?")
+
+
+def _from_epoch(value: float) -> datetime | None:
+    if not value >= _EPOCH_MIN:  # NaN too
+        return None
+    for limit, per_second in _EPOCH_UNITS:
+        if value < limit:
+            return datetime.fromtimestamp(value / per_second, tz=UTC)
+    return None
+
+
+def _iso_or_http_date(raw: str) -> datetime:
+    """ISO 8601 (WARC-Date; a lower-case t/z too), else HTTP / RFC 2822 (``Mon, 01 May 2023 12:00:00
+    GMT``; ``-0000`` gives a naive time, taken as UTC). Raises ValueError for anything else."""
+    if raw[:1].isdigit():
+        try:
+            return datetime.fromisoformat(raw.upper() if raw[-1:] == "z" or "t" in raw else raw)
+        except ValueError:
+            pass
+    return parsedate_to_datetime(raw)
+
+
 @functools.lru_cache(maxsize=8192)
 def _parse_date_str(value: str) -> datetime | None:
     # Crawl dates repeat (per second at most), so parsed strings are cached.
@@ -139,35 +169,55 @@ def _parse_date_str(value: str) -> datetime | None:
     if not raw:
         return None
     try:
-        if len(raw) == 14 and raw.isdigit():
-            parsed = datetime.strptime(raw, "%Y%m%d%H%M%S")
+        if raw.isdigit() and len(raw) in (8, 14):
+            # WARC/Wayback YYYYMMDDhhmmss and ISO basic YYYYMMDD, never epoch numbers
+            parsed = datetime.strptime(raw, "%Y%m%d%H%M%S" if len(raw) == 14 else "%Y%m%d")
+        elif _EPOCH_STR.fullmatch(raw):
+            parsed = _from_epoch(float(raw))
         else:
-            parsed = datetime.fromisoformat(raw)
+            parsed = _iso_or_http_date(raw)
+        if parsed is None:
+            return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
         return parsed.astimezone(UTC)
-    except (ValueError, OverflowError, OSError):
+    except (ValueError, TypeError, OverflowError, OSError):
         return None
 
 
 def parse_date(value: object) -> datetime | None:
     """Parse a crawl date into an aware UTC datetime, or ``None`` when it cannot be read.
 
-    Accepts ISO 8601 strings (``Z`` or an offset; naive times are taken as UTC), WARC's
-    ``YYYYMMDDhhmmss`` and epoch seconds or milliseconds as numbers. Malformed values such as
-    ClueWeb's ``2008-10-294T05:21:46-0700`` give ``None``; the caller counts them.
+    Accepts:
+
+    * datetimes (naive ones are taken as UTC) and dates (midnight UTC of that day), as Parquet's
+      ``timestamp``, ``date32`` and ``date64`` columns give them;
+    * ISO 8601 strings (WARC-Date ``2023-05-01T12:00:00Z``, an offset, a date alone; naive times
+      are taken as UTC), WARC's ``YYYYMMDDhhmmss`` and ISO's basic ``YYYYMMDD``;
+    * HTTP / RFC 2822 dates (``Mon, 01 May 2023 12:00:00 GMT``);
+    * epoch numbers, as numbers or digit strings (every CSV epoch is a string), in a unit decided by
+      their magnitude: from 1e8 (1973) seconds, from 1e11 milliseconds, from 1e14 microseconds,
+      from 1e17 to 1e20 nanoseconds (so ``1682942400``, ``1682942400000`` and
+      ``1682942400000000`` are the same instant); smaller, negative or larger numbers are invalid,
+      and 8- and 14-digit strings are dates, not epochs (above).
+
+    Anything else, such as ClueWeb's malformed ``2008-10-294T05:21:46-0700``, ``01/05/2023`` (day
+    or month first?) or ``yesterday``, gives ``None``; the caller counts it.
     """
     if value is None or isinstance(value, bool):
         return None
     try:
         if isinstance(value, datetime):
             parsed = value
+        elif isinstance(value, date):
+            parsed = datetime(value.year, value.month, value.day, tzinfo=UTC)
         elif isinstance(value, int | float):
-            seconds = float(value) / 1000.0 if abs(value) > 1e11 else float(value)
-            parsed = datetime.fromtimestamp(seconds, tz=UTC)
+            parsed = _from_epoch(float(value))
         elif isinstance(value, str):
             return _parse_date_str(value)
         else:
+            return None
+        if parsed is None:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)

@@ -6,6 +6,8 @@ reason, input path, position and an excerpt where there is one.
 
 from __future__ import annotations
 
+import csv
+import datetime
 import gzip
 import json
 import os
@@ -230,3 +232,41 @@ def test_one_line_errors(tmp_path, make, message):
         ingest([path], tmp_path / "out")
     assert "\n" not in str(info.value) and str(path) in str(info.value)
     assert not (tmp_path / "out").exists()
+
+
+def crawl_dates(corpus: Path) -> list:
+    batches = read_corpus(corpus, columns=["crawl_date"])
+    return [d for b in batches for d in b.column("crawl_date").to_pylist()]
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [pa.date32(), pa.date64(), pa.timestamp("s"), pa.timestamp("ns", tz="Asia/Karachi"),
+     pa.timestamp("us", "UTC")],
+    ids=str,
+)
+def test_parquet_date_and_timestamp_columns(tmp_path, texts, dtype):
+    day = datetime.date(2023, 5, 1)
+    values = pa.array([day, None], pa.date32()).cast(dtype)
+    path = tmp_path / "dated.parquet"
+    pq.write_table(pa.table({"text": texts[:2], "crawl_date": values}), path)
+    manifest, rejected, _ = run([path], tmp_path / "out")
+    assert not rejected and manifest["counts"]["invalid_dates"] == 0
+    dates = crawl_dates(tmp_path / "out")
+    midnight = datetime.datetime(2023, 5, 1, tzinfo=datetime.UTC)
+    assert sorted(dates, key=str) == [midnight, None]  # a null date is no date, not an invalid one
+
+
+def test_crawl_export_dates_in_csv(tmp_path, texts):
+    rows = ["1682942400", "1682942400000", "Mon, 01 May 2023 12:00:00 GMT", "2023-05-01T12:00:00Z",
+            "not a date", "01/05/2023"]
+    path = tmp_path / "dates.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "crawl_date"])
+        writer.writerows(zip(texts, rows, strict=False))
+    manifest, rejected, _ = run([path], tmp_path / "out")
+    assert not rejected and manifest["counts"]["invalid_dates"] == 2
+    dates = crawl_dates(tmp_path / "out")
+    noon = datetime.datetime(2023, 5, 1, 12, tzinfo=datetime.UTC)
+    assert sorted(dates, key=str) == [noon] * 4 + [None] * 2

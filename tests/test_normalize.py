@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import unicodedata
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -93,5 +94,36 @@ def test_dates():
     assert parse_date(1_600_000_000).year == 2020
     assert parse_date(1_600_000_000_000).year == 2020  # milliseconds
     # ClueWeb09's malformed WARC-Date and other junk: unknown, never an exception.
-    for junk in ("2008-10-294T05:21:46-0700", "yesterday", "", None, True, [1]):
-        assert parse_date(junk) is None
+    for junk in ("2008-10-294T05:21:46-0700", "yesterday", "", None, True, [1], "01/05/2023", "May 1, 2023",
+                 "2023-13-45", "20231345", "20231301120000", "1e9", "-1682942400", "12345", 5, -1.6e9,
+                 float("nan"), 10**21, "Mon, 32 May 2023 12:00:00 GMT"):
+        assert parse_date(junk) is None, junk
+
+
+MAY_1_NOON = datetime(2023, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        # epoch seconds / ms / us / ns, as numbers and as the strings a CSV gives
+        1682942400, 1682942400.0, "1682942400", " 1682942400 ", "1682942400.000",
+        1682942400000, "1682942400000", 1682942400000000, "1682942400000000",
+        1682942400000000000, "1682942400000000000",
+        # HTTP / RFC 2822 (email.utils)
+        "Mon, 01 May 2023 12:00:00 GMT", "Mon, 01 May 2023 14:00:00 +0200", "01 May 2023 12:00:00 -0000",
+        # WARC-Date and other ISO 8601
+        "2023-05-01T12:00:00Z", "2023-05-01t12:00:00z", "2023-05-01T12:00:00.000000000Z",
+        "2023-05-01T14:00:00+02:00", "2023-05-01T12:00:00", "20230501120000",
+        # Parquet timestamp columns, with and without a time zone
+        datetime(2023, 5, 1, 12), datetime(2023, 5, 1, 17, tzinfo=timezone(timedelta(hours=5))),
+    ],
+)
+def test_common_crawl_date_forms(value):
+    assert parse_date(value) == MAY_1_NOON
+
+
+def test_calendar_dates_are_midnight_utc():
+    # Parquet date32 and date64 columns come back as datetime.date
+    assert parse_date(date(2023, 5, 1)) == datetime(2023, 5, 1, tzinfo=UTC)
+    assert parse_date("2023-05-01") == parse_date("20230501") == datetime(2023, 5, 1, tzinfo=UTC)
