@@ -13,13 +13,16 @@ same visible text always has the same ``content_sha1`` whatever its input format
   survive, because later detectors read chat and Q&A structure from line breaks);
 * leading and trailing white space is stripped.
 
-Domains come from tldextract's bundled public-suffix snapshot; nothing is fetched.
+Domains come from tldextract's bundled public-suffix snapshot; nothing is fetched
+(:func:`registered_domain` has the rules).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import ipaddress
 import re
 import unicodedata
 from datetime import UTC, date, datetime
@@ -87,19 +90,45 @@ def make_doc_id(source: str, sha1_hex: str) -> str:
     return hashlib.sha1(f"{source}\x00{sha1_hex}".encode()).hexdigest()[:24]
 
 
+def _unicode_host(host: str) -> str:
+    """``host`` in one form: lower case, NFC, punycode labels (``xn--``) decoded to Unicode."""
+    host = unicodedata.normalize("NFC", host.lower()).rstrip(".")
+    if "xn--" not in host:
+        return host
+    labels = []
+    for label in host.split("."):
+        if label.startswith("xn--"):
+            with contextlib.suppress(UnicodeError):  # not valid punycode: kept as written
+                label = label[4:].encode("ascii").decode("punycode").lower()
+        labels.append(label)
+    return ".".join(labels)
+
+
 @functools.lru_cache(maxsize=65_536)
-def _domain_of_host(host: str) -> str | None:
+def _domain_of_host(host: str, schemeless: bool = False) -> str | None:
+    try:
+        return ipaddress.ip_address(host).compressed  # an IP literal is its own domain
+    except ValueError:
+        pass
+    host = _unicode_host(host)
     ext = _TLD_EXTRACT.extract_str(host)
     if ext.domain and ext.suffix:
-        return f"{ext.domain}.{ext.suffix}".lower()
+        return f"{ext.domain}.{ext.suffix}"
+    if schemeless:
+        return None  # without a scheme, only a name under a public suffix is taken for a host
     if ext.domain and not ext.suffix:
-        # No public suffix: IP addresses and single-label hosts (localhost) are their own
-        # domain; reserved or private TLDs (site.example, wiki.corp.internal) keep their last
-        # two labels, so distinct sites do not collapse into one "domain".
+        # No public suffix: single-label hosts (localhost) are their own domain; reserved or
+        # private TLDs (site.example, wiki.corp.internal) keep their last two labels, so
+        # distinct sites do not collapse into one "domain".
         if ext.subdomain:
-            return f"{ext.subdomain.rsplit('.', 1)[-1]}.{ext.domain}".lower()
-        return ext.domain.lower()
+            return f"{ext.subdomain.rsplit('.', 1)[-1]}.{ext.domain}"
+        return ext.domain
     return None
+
+
+# A URL without a scheme (``www.example.com/page``, ``example.org:8080/x?q``): a dotted name, an
+# optional port, then the end or a path, query or fragment.
+_SCHEMELESS = re.compile(r"([^\s/?#:@\[\]\\]+\.[^\s/?#:@\[\]\\]+?)\.?(?::\d{1,5})?(?:[/?#]|$)")
 
 
 def _host(url: str) -> str | None:
@@ -115,7 +144,7 @@ def _host(url: str) -> str | None:
             host = rest.split(":", 1)[0].rstrip(".").lower()
             return host or None
     try:
-        return urlsplit(url).hostname
+        return urlsplit(url).hostname  # IPv6 literals ([2001:db8::1]) without brackets
     except ValueError:
         return None
 
@@ -123,14 +152,24 @@ def _host(url: str) -> str | None:
 def registered_domain(url: str | None) -> str | None:
     """Registered domain of ``url`` (``www.bbc.co.uk`` -> ``bbc.co.uk``), or ``None``.
 
-    Uses tldextract's bundled public-suffix snapshot only, with no network fetch.
+    Uses tldextract's bundled public-suffix snapshot only (its ICANN section: every
+    ``*.blogspot.com`` is ``blogspot.com``), with no network fetch. Internationalised names come
+    out in one form, lower-case Unicode (``xn--mnchen-3ya.de`` and ``MÜNCHEN.de`` both give
+    ``münchen.de``); an IP literal is its own domain (``2001:db8::1``, ``192.168.1.5``). A URL
+    without a scheme (``www.example.com/page``, ``example.org/path``) counts when it starts with a
+    host name under a public suffix; ``index.html`` or ``localhost/x`` without a scheme give ``None``.
     """
     if not url:
         return None
-    host = _host(url.strip())
-    if not host:
-        return None
-    return _domain_of_host(host)
+    url = url.strip()
+    host = _host(url)
+    if host:
+        return _domain_of_host(host)
+    if "://" not in url and not url.startswith("/"):
+        match = _SCHEMELESS.match(url)
+        if match:
+            return _domain_of_host(match.group(1), schemeless=True)
+    return None
 
 
 # Epoch numbers: the unit follows from the magnitude, because a crawl date (3 March 1973 to the

@@ -78,6 +78,24 @@ def no_network(monkeypatch):
         ("https://www.millbrook-herald.example/2024/a", "millbrook-herald.example"),
         ("https://qa-dump.example/q/1", "qa-dump.example"),
         ("http://wiki.team.corp.internal/x", "corp.internal"),
+        ("https://a.b.blogspot.com/x", "blogspot.com"),  # ICANN section: one domain for all blogs
+        # IP literals are their own domain, IPv6 ones too (without brackets and port)
+        ("https://[2001:db8::1]:443/x", "2001:db8::1"),
+        ("http://[2001:DB8:0:0::1]/x", "2001:db8::1"),
+        # internationalised names: one form, lower-case Unicode, whether given as Unicode or punycode
+        ("https://münchen.de/a", "münchen.de"),
+        ("https://www.xn--mnchen-3ya.de/b", "münchen.de"),
+        ("HTTPS://MÜNCHEN.DE", "münchen.de"),
+        ("http://xn--e1afmkfd.xn--p1ai/", "пример.рф"),
+        # without a scheme: a host name under a public suffix, with or without port and path
+        ("www.example.com/page", "example.com"),
+        ("example.org/path?q=1", "example.org"),
+        ("shop.example.co.uk:8080/x", "example.co.uk"),
+        ("//cdn.example.net/x", "example.net"),
+        ("index.html", None),
+        ("localhost/x", None),
+        ("mailto:someone@example.com", None),
+        ("/relative/path.html", None),
         ("not a url", None),
         ("", None),
         (None, None),
