@@ -578,9 +578,35 @@ def _json_array_docs(records: list, name: str, text_field: str) -> Iterator[Docu
 # --------------------------------------------------------------------------- CSV / TSV
 
 
+_DELIMITERS = (",", ";", "\t", "|")
+
+
+def _csv_delimiter(head: bytes, fmt: str, text_field: str) -> str:
+    """The delimiter of a CSV/TSV file, from its first bytes.
+
+    The format's own delimiter (``,`` for CSV, tab for TSV) unless the header row does not name
+    the text field with it but does with another of ``, ; tab |`` (semicolon CSVs of
+    spreadsheets in many locales); when no delimiter gives a text column, :class:`csv.Sniffer`
+    picks one of the four from the sample, so rows still split (and are counted) right.
+    """
+    default = "\t" if fmt == "tsv" else ","
+    sample = decode_utf8(head.removeprefix(_UTF8_BOM))[0]
+    if len(head) >= _SNIFF_BYTES and "\n" in sample:
+        sample = sample[: sample.rindex("\n") + 1]  # no cut last line
+    wanted = text_field.lower()
+    candidates = (default, *(c for c in _DELIMITERS if c != default))
+    for delimiter in candidates:
+        header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
+        if wanted in (f.lower() for f in header):
+            return delimiter
+    try:
+        return csv.Sniffer().sniff(sample, delimiters="".join(_DELIMITERS)).delimiter
+    except csv.Error:
+        return default
+
+
 def _read_csv(path: Path, fmt: str, text_field: str, stats: ReaderStats) -> Iterator[Document | Rejection]:
     name = str(path)
-    delimiter = "\t" if fmt == "tsv" else ","
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
     bad_line = [False]
 
@@ -596,6 +622,7 @@ def _read_csv(path: Path, fmt: str, text_field: str, stats: ReaderStats) -> Iter
         if refused is not None:
             yield refused
             return
+        delimiter = _csv_delimiter(stream.peek(_SNIFF_BYTES)[:_SNIFF_BYTES], fmt, text_field)
         reader = csv.reader(lines(stream), delimiter=delimiter)
         row_no = 0
         header: list[str] | None = None

@@ -121,6 +121,25 @@ def test_tabular_formats_keep_texts(tmp_path, records, fmt, writer):
     assert [doc.id for doc in docs] == [r["id"] for r in records]
 
 
+@pytest.mark.parametrize(("name", "delimiter"), [("semi.csv", ";"), ("pipe.csv", "|"), ("tabs.csv", "\t"),
+                                               ("commas.tsv", ",")])
+def test_csv_delimiter_is_detected(tmp_path, records, name, delimiter):
+    path = write_csv(tmp_path / name, records[:40], delimiter=delimiter)
+    docs, rejected, _ = read_all(path)
+    assert not rejected
+    assert [doc.text for doc in docs] == [r["text"] for r in records[:40]]
+    assert [doc.id for doc in docs] == [r["id"] for r in records[:40]]
+
+
+def test_csv_without_text_column_counts_each_row_once(tmp_path, records):
+    # No delimiter gives a text column: the sniffed one still splits rows, one rejection per record.
+    path = write_csv(tmp_path / "semi.csv", records[:25], delimiter=";", fields=("id", "body", "source"))
+    docs, rejected, _ = read_all(path)
+    assert not docs and len(rejected) == 25
+    assert {r.reason for r in rejected} == {"missing_text_field"}
+    assert "body, id, source" in rejected[0].detail
+
+
 def test_text_field_and_common_field_names(tmp_path, records):
     rows = [
         {"body": r["text"], "Link": f"https://www.site{i % 3}.co.uk/p/{i}",
