@@ -21,6 +21,7 @@ Reference and training sets are read with :func:`iter_texts`; the crawl ingest
 
 from __future__ import annotations
 
+import codecs
 import csv
 import functools
 import gzip
@@ -115,8 +116,60 @@ def source_name(path: Path) -> str:
             return name or path.name
 
 
+# Byte-order marks of UTF-32 before UTF-16: the UTF-32-LE mark starts with the UTF-16-LE one.
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+              (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+_INVALID_WIDE = "distill-audit-invalid-wide"
+# Undecodable UTF-16/32 becomes one byte that is never valid UTF-8 (0xFF), so the line readers
+# replace it with U+FFFD and count the record as invalid_utf8, as they do for invalid UTF-8.
+codecs.register_error(_INVALID_WIDE, lambda exc: ("\udcff", exc.end))
+
+
+class _WideToUtf8(io.RawIOBase):
+    """The UTF-8 bytes of a UTF-16 or UTF-32 text stream that starts with its byte-order mark."""
+
+    def __init__(self, stream: BinaryIO, encoding: str) -> None:
+        super().__init__()
+        self._text = io.TextIOWrapper(stream, encoding=encoding, errors=_INVALID_WIDE, newline="")
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = self._text.read(1 << 14)
+            if not chunk:
+                return 0
+            self._pending = chunk.encode("utf-8", errors="surrogateescape")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._text.close()
+        super().close()
+
+
 def _open_stream(path: Path) -> BinaryIO:
-    """Open ``path`` for reading, decompressing gzip or zstd by magic bytes (not by name)."""
+    """Open ``path`` for reading, decompressing gzip or zstd by magic bytes (not by name).
+
+    Text in UTF-16 or UTF-32 with a byte-order mark (Windows exports) comes out as UTF-8.
+    """
+    stream = _open_decompressed(path)
+    try:
+        head = stream.peek(4)[:4]
+    except (*_STREAM_ERRORS, OSError):
+        return stream  # the caller's first read reports the break
+    for bom, encoding in _WIDE_BOMS:
+        if head.startswith(bom):
+            return io.BufferedReader(_WideToUtf8(stream, encoding), buffer_size=1 << 16)
+    return stream
+
+
+def _open_decompressed(path: Path) -> BinaryIO:
     raw = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     head = raw.read(4)
     raw.seek(0)
@@ -138,8 +191,18 @@ def _head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
             return b""
 
 
+_C1_BYTES = bytes(range(0x80, 0xA0))
+
+
 def looks_binary(head: bytes) -> bool:
-    """True when a sample of bytes is not text: NUL bytes, or mostly undecodable bytes."""
+    """True when a sample of bytes is not text: NUL bytes, control bytes, or mostly undecodable
+    bytes that are not text in a single-byte encoding either.
+
+    Latin-1 or cp1252 text is text (read as UTF-8 with U+FFFD and counted as ``invalid_utf8``,
+    like any invalid UTF-8): its non-ASCII bytes are letters in 0xA0-0xFF and few are in
+    0x80-0x9F (C1 controls; cp1252 quotes and dashes), where random or compressed data has an
+    eighth of all its bytes.
+    """
     if not head:
         return False
     if b"\x00" in head:
@@ -148,7 +211,9 @@ def looks_binary(head: bytes) -> bool:
     bad = text.count("\ufffd")
     # A cut multi-byte character at the end of the sample costs at most 3 replacements.
     if bad > 3 and bad > len(text) * 0.1:
-        return True
+        c1 = len(head) - len(head.translate(None, _C1_BYTES))
+        if c1 > len(head) * 0.05:
+            return True
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
     return controls > len(head) * 0.1
 

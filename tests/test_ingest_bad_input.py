@@ -270,3 +270,48 @@ def test_crawl_export_dates_in_csv(tmp_path, texts):
     dates = crawl_dates(tmp_path / "out")
     noon = datetime.datetime(2023, 5, 1, 12, tzinfo=datetime.UTC)
     assert sorted(dates, key=str) == [noon] * 4 + [None] * 2
+
+
+def test_latin1_csv_and_jsonl_follow_the_invalid_utf8_policy(tmp_path):
+    text = "Café crème à la française, très bien. " * 5
+    csv_path = tmp_path / "latin1.csv"
+    rows = f'id,text\n1,"{text}"\n2,"plain ascii row"\n3,"Ça dépend {text}"\n'
+    csv_path.write_bytes(rows.encode("latin-1"))
+    line = json.dumps({"text": "Déjà vu: " + text}, ensure_ascii=False).encode("latin-1")
+    jsonl = jsonl_lines(tmp_path / "latin1.jsonl", [line])
+    manifest, rejected, written = run([csv_path, jsonl], tmp_path / "out")
+    assert not rejected and manifest["counts"]["written"] == 4  # kept, not one binary_content
+    assert manifest["counts"]["invalid_utf8"] == 3
+    assert sum("\ufffd" in t and "bien." in t for t in written) == 3
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_utf16_and_utf32_with_byte_order_mark(tmp_path, texts, encoding):
+    rows = [{"id": str(i), "text": t} for i, t in enumerate(texts[:5])]
+    bom = {"utf-16-be": "\ufeff"}.get(encoding, "")  # the utf-16/utf-32 codecs write their own mark
+    csv_path = tmp_path / "wide.csv"
+    with csv_path.open("w", encoding=encoding, newline="") as handle:
+        handle.write(bom)
+        writer = csv.DictWriter(handle, fieldnames=["id", "text"])
+        writer.writeheader()
+        writer.writerows(rows)
+    jsonl = tmp_path / "wide.jsonl"
+    lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows[:2])
+    jsonl.write_bytes((bom + lines).encode(encoding))
+    txt = tmp_path / "page.txt"
+    txt.write_bytes((bom + texts[7]).encode(encoding))
+    manifest, rejected, written = run([csv_path, jsonl, txt], tmp_path / "out")
+    assert not rejected and manifest["counts"]["invalid_utf8"] == 0
+    assert sorted(written) == sorted(normalize_text(t) for t in texts[:5] + [texts[7]])
+    assert manifest["counts"]["exact_duplicates"] == 2
+
+
+def test_undecodable_utf16_is_counted_as_invalid(tmp_path, texts):
+    path = tmp_path / "broken.jsonl"
+    good = json.dumps({"text": texts[0]}).encode("utf-16-le")
+    lone = json.dumps({"text": "lone X here"}).encode("utf-16-le")
+    lone = lone.replace("X".encode("utf-16-le"), b"\x00\xd8")  # a high surrogate without its pair
+    path.write_bytes(b"\xff\xfe" + good + "\n".encode("utf-16-le") + lone)
+    manifest, rejected, written = run([path], tmp_path / "out")
+    assert not rejected and manifest["counts"]["written"] == 2 and manifest["counts"]["invalid_utf8"] == 1
+    assert "lone \ufffd here" in written
