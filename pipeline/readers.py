@@ -10,6 +10,10 @@ read as one input) and ``warc`` / ``wet`` (fastwarc; HTML responses become main 
 resiliparse, WET ``conversion`` records are taken as text, every other record is skipped and
 counted by kind).
 
+Text is UTF-8 (invalid bytes become U+FFFD and are counted as ``invalid_utf8``); UTF-16 and
+UTF-32 with a byte-order mark are decoded (:func:`_open_stream`). CSV/TSV detect their delimiter
+among ``, ; tab |`` (:func:`_csv_delimiter`).
+
 Fields are found by name: the text in ``text_field`` (default ``text``), and, case-insensitively,
 the URL in ``url``/``uri``/``link``/``WARC-Target-URI``, the date in
 ``crawl_date``/``date``/``timestamp``/``WARC-Date``, the source in ``source``/``site``, an id in
