@@ -280,13 +280,24 @@ def redis_storage_config(url: str, basename: str | None = None) -> dict[str, Any
 
 
 def redacted_url(url: str) -> str:
-    """``url`` with its password replaced by ``***`` (for messages and logs)."""
-    parsed = urlparse(url)
-    if parsed.password is None:
-        return url
-    netloc = parsed.netloc.rsplit("@", 1)
-    user = parsed.username or ""
-    return parsed._replace(netloc=f"{user}:***@{netloc[-1]}").geturl()
+    """``url`` without secrets, for messages and logs: the password (between the user name and the
+    last ``@``) becomes ``***`` and the query (``?password=...``) is dropped.
+
+    Built from the raw string, not from ``urlparse``: a password holding ``/``, ``?`` or ``#``
+    (not percent-encoded, as redis-py accepts it) ends urlparse's host part early, so the
+    password was not recognised as one and was printed as given.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    if "@" in rest:
+        userinfo, host = rest.rsplit("@", 1)
+        # the user name (before the first ":") stays, for telling accounts apart; without a ":"
+        # the whole part may be a password (some clients take it so)
+        user = userinfo.split(":", 1)[0] if ":" in userinfo else ""
+        rest = f"{user}:***@{host}"
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme}{sep}{rest}"
 
 
 def minhash_signatures(texts: Sequence[str], params: MinHashParams = MinHashParams()) -> np.ndarray:

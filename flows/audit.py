@@ -133,6 +133,8 @@ def absolute_parameters(params: dict[str, Any]) -> dict[str, Any]:
     result = dict(params)
     for key in PATH_PARAMETERS:
         value = result.get(key)
+        if value == "":
+            value = result[key] = None  # "" (a blank form field) is no path, not the working directory
         if value is None:
             continue
         if isinstance(value, (str, os.PathLike)):

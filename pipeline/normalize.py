@@ -25,7 +25,7 @@ import hashlib
 import ipaddress
 import re
 import unicodedata
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
@@ -99,9 +99,25 @@ def _unicode_host(host: str) -> str:
     for label in host.split("."):
         if label.startswith("xn--"):
             with contextlib.suppress(UnicodeError):  # not valid punycode: kept as written
-                label = label[4:].encode("ascii").decode("punycode").lower()
+                label = _decoded_label(label)
         labels.append(label)
     return ".".join(labels)
+
+
+# dots other than "." that would split a decoded label into several (and so forge a domain)
+_UNICODE_DOTS = frozenset("\u3002\uff0e\uff61")
+
+
+def _decoded_label(label: str) -> str:
+    """A punycode label decoded, or as written when the decoding is not a plain Unicode label:
+    it must hold non-ASCII letters, no dot or control character, and encode back to ``label``
+    (else ``xn--bbcco-9t3d`` would pass for ``bbc.co``)."""
+    decoded = label[4:].encode("ascii").decode("punycode").lower()
+    if (decoded.isascii() or any(c in _UNICODE_DOTS or c == "." for c in decoded)
+            or any(unicodedata.category(c).startswith("C") for c in decoded)
+            or "xn--" + decoded.encode("punycode").decode("ascii") != label):
+        return label
+    return decoded
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -128,7 +144,8 @@ def _domain_of_host(host: str, schemeless: bool = False) -> str | None:
 
 # A URL without a scheme (``www.example.com/page``, ``example.org:8080/x?q``): a dotted name, an
 # optional port, then the end or a path, query or fragment.
-_SCHEMELESS = re.compile(r"([^\s/?#:@\[\]\\]+\.[^\s/?#:@\[\]\\]+?)\.?(?::\d{1,5})?(?:[/?#]|$)")
+_SCHEMELESS = re.compile(r"([^\s/?#:@\[\]\\]+\.[^\s/?#:@\[\]\\]+?)\.?(?::\d{1,5})?(?:[/?#]|$)", re.ASCII)
+_SCHEMELESS_MAX = 300
 
 
 def _host(url: str) -> str | None:
@@ -166,8 +183,11 @@ def registered_domain(url: str | None) -> str | None:
     if host:
         return _domain_of_host(host)
     if "://" not in url and not url.startswith("/"):
-        match = _SCHEMELESS.match(url)
-        if match:
+        # only the start can be a host (at most 253 characters): the pattern backtracks in
+        # quadratic time, and a crawl's url field may be any length
+        head = url[:_SCHEMELESS_MAX]
+        match = _SCHEMELESS.match(head)
+        if match and (match.end() < len(head) or len(url) <= _SCHEMELESS_MAX):
             return _domain_of_host(match.group(1), schemeless=True)
     return None
 
@@ -178,7 +198,7 @@ def registered_domain(url: str | None) -> str | None:
 # outside [1e8, 1e20), negative values included, is not a crawl date.
 _EPOCH_MIN = 1e8
 _EPOCH_UNITS = ((1e11, 1.0), (1e14, 1e3), (1e17, 1e6), (1e20, 1e9))
-_EPOCH_STR = re.compile(r"\+?\d+(?:\.\d+)?")
+_EPOCH_STR = re.compile(r"\+?\d+(?:\.\d+)?", re.ASCII)
 
 
 def _from_epoch(value: float) -> datetime | None:
@@ -208,7 +228,7 @@ def _parse_date_str(value: str) -> datetime | None:
     if not raw:
         return None
     try:
-        if raw.isdigit() and len(raw) in (8, 14):
+        if raw.isascii() and raw.isdigit() and len(raw) in (8, 14):
             # WARC/Wayback YYYYMMDDhhmmss and ISO basic YYYYMMDD, never epoch numbers
             parsed = datetime.strptime(raw, "%Y%m%d%H%M%S" if len(raw) == 14 else "%Y%m%d")
         elif _EPOCH_STR.fullmatch(raw):
@@ -250,16 +270,29 @@ def parse_date(value: object) -> datetime | None:
             parsed = value
         elif isinstance(value, date):
             parsed = datetime(value.year, value.month, value.day, tzinfo=UTC)
+        elif isinstance(value, int) and len(str(abs(value))) in (8, 14):
+            return _plausible(_parse_date_str(str(value)))  # 20230501120000 as a number too
         elif isinstance(value, int | float):
             parsed = _from_epoch(float(value))
         elif isinstance(value, str):
-            return _parse_date_str(value)
+            return _plausible(_parse_date_str(value))
         else:
             return None
         if parsed is None:
             return None
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=UTC)
-        return parsed.astimezone(UTC)
+        return _plausible(parsed.astimezone(UTC))
     except (ValueError, OverflowError, OSError):
         return None
+
+
+#: The earliest crawl date taken as real (the web is younger); later than a day from now is not
+#: a crawl date either (placeholders such as 9999-12-31, or a timestamp read in the wrong unit).
+EARLIEST_CRAWL_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+
+
+def _plausible(parsed: datetime | None) -> datetime | None:
+    if parsed is None or parsed < EARLIEST_CRAWL_DATE or parsed > datetime.now(UTC) + timedelta(days=1):
+        return None
+    return parsed

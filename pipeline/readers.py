@@ -216,7 +216,10 @@ def looks_binary(head: bytes) -> bool:
     # A cut multi-byte character at the end of the sample costs at most 3 replacements.
     if bad > 3 and bad > len(text) * 0.1:
         c1 = len(head) - len(head.translate(None, _C1_BYTES))
-        if c1 > len(head) * 0.05:
+        # Latin-1 text is still mostly ASCII letters, spaces and punctuation; 0xFF padding or
+        # data in 0xA0-0xFF is not
+        printable_ascii = sum(1 for b in head if 32 <= b < 127 or b in (9, 10, 13))
+        if c1 > len(head) * 0.05 or printable_ascii < len(head) * 0.5:
             return True
     controls = sum(1 for b in head if b < 9 or 13 < b < 32)
     return controls > len(head) * 0.1

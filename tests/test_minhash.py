@@ -348,6 +348,10 @@ def test_redis_urls_are_parsed_by_redis_py_and_redacted():
     assert "secret" not in str(raised.value)
     assert redacted_url("redis://user:secret@h:6379/0") == "redis://user:***@h:6379/0"
     assert redacted_url("redis://h:6379/0") == "redis://h:6379/0"
+    # a password with / ? or # (not percent-encoded) or in the query is masked too
+    assert redacted_url("redis://:hun/ter2@h:1/0") == "redis://:***@h:1/0"
+    assert redacted_url("redis://:hun?ter2@h:1/0") == "redis://:***@h:1/0"
+    assert redacted_url("redis://h:1/0?password=hunter2") == "redis://h:1/0"
 
 
 # ---------------------------------------------------------------- clusters

@@ -145,3 +145,25 @@ def test_calendar_dates_are_midnight_utc():
     # Parquet date32 and date64 columns come back as datetime.date
     assert parse_date(date(2023, 5, 1)) == datetime(2023, 5, 1, tzinfo=UTC)
     assert parse_date("2023-05-01") == parse_date("20230501") == datetime(2023, 5, 1, tzinfo=UTC)
+
+
+def test_implausible_dates_and_non_ascii_digits_are_not_crawl_dates():
+    # placeholders, a Wayback timestamp read as epoch milliseconds (year 2611), and digits of
+    # other scripts are invalid (counted by the caller), not stored as crawl dates
+    for value in ("9999-12-31", "0001-01-01T00:00:00Z", "1985-06-01", "99999999999",
+                  "".join(chr(0x660 + int(d)) for d in "1682942400"),  # Arabic-Indic digits
+                  "".join(chr(0xFF10 + int(d)) for d in "1682942400"),  # fullwidth digits
+                  datetime.now(UTC) + timedelta(days=3)):
+        assert parse_date(value) is None, value
+    assert parse_date(20230501120000) == parse_date("20230501120000") == MAY_1_NOON
+
+
+def test_domains_cannot_be_forged_with_punycode_and_long_urls_stay_cheap(no_network):
+    # punycode that decodes to a dot, ASCII or nothing valid is kept as written, never bbc.co.uk
+    for url in ("http://xn--bbcco-9t3d.uk/", "http://xn--bbc-.co.uk/"):
+        assert registered_domain(url) != "bbc.co.uk", url
+    assert registered_domain("https://xn--mnchen-3ya.de/b") == "münchen.de"
+    # a scheme-less url field of any length: only its start can be a host (the pattern used to
+    # backtrack in quadratic time: 4 s for 16 KB)
+    assert registered_domain("a." * 50_000 + " x") is None
+    assert registered_domain("www.example.com/" + "a." * 50_000) == "example.com"

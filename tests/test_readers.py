@@ -295,3 +295,14 @@ def _encodes(text: str, encoding: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def test_bytes_in_the_latin1_range_are_text_only_when_mostly_ascii():
+    from pipeline.readers import looks_binary
+
+    sentence = "Caf\u00e9 cr\u00e8me, na\u00efve fa\u00e7ade \u00e0 la fran\u00e7aise. "
+    latin1 = (sentence * 200).encode("latin-1")
+    assert not looks_binary(latin1[:8192])
+    # erased flash (0xFF padding) or data in 0xA0-0xFF is not text, though it has no C1 bytes
+    assert looks_binary(b"\xff" * 8192)
+    assert looks_binary(bytes(range(0xA0, 0x100)) * 64)
