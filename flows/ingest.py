@@ -22,7 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.ingest import IngestOptions, InputSpec, finalize_corpus, ingest_file, plan_inputs
 from pipeline.markdown import md_escape
-from pipeline.readers import hidden_entries, skipped_outputs
+from pipeline.readers import left_out_entries
 from pipeline.storage import CORPUS_OUTPUT, atomic_write_json, check_replaceable
 
 # Missing or forbidden files do not get better by waiting; other OSErrors (NFS hiccups,
@@ -132,7 +132,7 @@ def ingest_flow(
     check_replaceable(out, CORPUS_OUTPUT)
     specs = plan_inputs(inputs, options, out)
     # listed before this run writes its staging directory next to ``out``
-    ignored, skipped = hidden_entries(inputs, out), skipped_outputs(inputs, out)
+    ignored, skipped = left_out_entries(inputs, out)  # one walk of the input folders
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=f".{out_path.name}.staging-", dir=out_path.parent)

@@ -47,10 +47,9 @@ from pipeline.readers import (
     InputError,
     InputSpec,
     expand_input,
-    hidden_entries,
+    left_out_entries,
     read_input,
     resolve_date,
-    skipped_outputs,
 )
 from pipeline.schema import (
     CORPUS_SCHEMA,
@@ -502,7 +501,7 @@ def ingest(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str]
     started = time.perf_counter()
     specs = plan_inputs(inputs, options, out)
     # listed before this run writes anything next to ``out`` (its temporary directory)
-    ignored, skipped = hidden_entries(inputs, out), skipped_outputs(inputs, out)
+    ignored, skipped = left_out_entries(inputs, out)  # one walk of the input folders
     total = len(specs)
     read_seconds = 0.0
     with atomic_directory(out, CORPUS_OUTPUT) as tmp:

@@ -338,9 +338,7 @@ def hidden_entries(inputs: Sequence[str | os.PathLike[str]],
     They are left out on purpose (editor swap files, ``.git``, ``.DS_Store``); the manifest
     lists them so that nothing is dropped silently.
     """
-    exclude = _exclusions(out)
-    return [str(path) for item in inputs if Path(item).is_dir()
-            for path, reason in _walk_entries(Path(item), exclude) if reason == HIDDEN]
+    return left_out_entries(inputs, out)[0]
 
 
 def skipped_outputs(inputs: Sequence[str | os.PathLike[str]],
@@ -350,9 +348,25 @@ def skipped_outputs(inputs: Sequence[str | os.PathLike[str]],
 
     The manifest lists them (``skipped_outputs``) so that nothing is dropped silently.
     """
+    return left_out_entries(inputs, out)[1]
+
+
+def left_out_entries(inputs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str] | None = None
+                     ) -> tuple[list[str], list[dict[str, str]]]:
+    """Both lists in one walk of the input folders: :func:`hidden_entries` (the manifest's
+    ``ignored_files``) and :func:`skipped_outputs` (its ``skipped_outputs``)."""
     exclude = _exclusions(out)
-    return [{"path": str(path), "reason": reason} for item in inputs if Path(item).is_dir()
-            for path, reason in _walk_entries(Path(item), exclude) if reason not in (None, HIDDEN)]
+    hidden: list[str] = []
+    outputs: list[dict[str, str]] = []
+    for item in inputs:
+        if not Path(item).is_dir():
+            continue
+        for path, reason in _walk_entries(Path(item), exclude):
+            if reason == HIDDEN:
+                hidden.append(str(path))
+            elif reason is not None:
+                outputs.append({"path": str(path), "reason": reason})
+    return hidden, outputs
 
 
 def expand_input(path: str | os.PathLike[str], fmt: str | None = None,
