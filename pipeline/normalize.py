@@ -210,15 +210,38 @@ def _from_epoch(value: float) -> datetime | None:
     return None
 
 
+# Year-first dates with "/" or "." (2023/05/01, 2023.05.01 12:30:00) are unambiguous; day-or-month-
+# first ones (01/05/2023) are not, and stay invalid.
+_YEAR_FIRST = re.compile(r"(\d{4})([/.])(\d{1,2})\2(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?",
+                         re.ASCII)
+# English month names are unambiguous too (May 1, 2023; 1 May 2023; Sep 3 2021)
+_MONTH_NAME_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y")
+
+
 def _iso_or_http_date(raw: str) -> datetime:
-    """ISO 8601 (WARC-Date; a lower-case t/z too), else HTTP / RFC 2822 (``Mon, 01 May 2023 12:00:00
-    GMT``; ``-0000`` gives a naive time, taken as UTC). Raises ValueError for anything else."""
+    """ISO 8601 (WARC-Date; a lower-case t/z too), HTTP / RFC 2822 (``Mon, 01 May 2023 12:00:00
+    GMT``; ``-0000`` gives a naive time, taken as UTC), year-first dates with ``/`` or ``.``, and
+    English month-name dates. Raises ValueError for anything else."""
     if raw[:1].isdigit():
         try:
             return datetime.fromisoformat(raw.upper() if raw[-1:] == "z" or "t" in raw else raw)
         except ValueError:
             pass
-    return parsedate_to_datetime(raw)
+        year_first = _YEAR_FIRST.fullmatch(raw)
+        if year_first:
+            year, _, month, day, hour, minute, second = year_first.groups()
+            return datetime(int(year), int(month), int(day),
+                            int(hour or 0), int(minute or 0), int(second or 0))
+    try:
+        return parsedate_to_datetime(raw)
+    except (ValueError, TypeError, IndexError):
+        pass
+    for fmt in _MONTH_NAME_FORMATS:
+        try:
+            return datetime.strptime(raw, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"not a date: {raw!r}")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -253,7 +276,9 @@ def parse_date(value: object) -> datetime | None:
       ``timestamp``, ``date32`` and ``date64`` columns give them;
     * ISO 8601 strings (WARC-Date ``2023-05-01T12:00:00Z``, an offset, a date alone; naive times
       are taken as UTC), WARC's ``YYYYMMDDhhmmss`` and ISO's basic ``YYYYMMDD``;
-    * HTTP / RFC 2822 dates (``Mon, 01 May 2023 12:00:00 GMT``);
+    * HTTP / RFC 2822 dates (``Mon, 01 May 2023 12:00:00 GMT``), year-first dates with ``/`` or
+      ``.`` (``2023/05/01``, ``2023.05.01 12:30``) and English month-name dates (``May 1, 2023``,
+      ``1 May 2023``);
     * epoch numbers, as numbers or digit strings (every CSV epoch is a string), in a unit decided by
       their magnitude: from 1e8 (1973) seconds, from 1e11 milliseconds, from 1e14 microseconds,
       from 1e17 to 1e20 nanoseconds (so ``1682942400``, ``1682942400000`` and

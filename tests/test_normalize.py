@@ -112,13 +112,26 @@ def test_dates():
     assert parse_date(1_600_000_000).year == 2020
     assert parse_date(1_600_000_000_000).year == 2020  # milliseconds
     # ClueWeb09's malformed WARC-Date and other junk: unknown, never an exception.
-    for junk in ("2008-10-294T05:21:46-0700", "yesterday", "", None, True, [1], "01/05/2023", "May 1, 2023",
+    for junk in ("2008-10-294T05:21:46-0700", "yesterday", "", None, True, [1], "01/05/2023", "5/1/2023",
+                 "2023/13/01", "2023/05/01 25:00", "2023/05.01", "Mai 1, 2023", "May 32, 2023",
                  "2023-13-45", "20231345", "20231301120000", "1e9", "-1682942400", "12345", 5, -1.6e9,
                  float("nan"), 10**21, "Mon, 32 May 2023 12:00:00 GMT"):
         assert parse_date(junk) is None, junk
 
 
 MAY_1_NOON = datetime(2023, 5, 1, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("value", ["2023/05/01", "2023.05.01", "2023/5/1", "May 1, 2023", "May 1 2023",
+                                   "1 May 2023", "1 may 2023"])
+def test_unambiguous_calendar_dates(value):
+    """Year-first and month-name dates are read (midnight UTC); day-or-month-first ones are not."""
+    assert parse_date(value) == datetime(2023, 5, 1, tzinfo=UTC)
+
+
+def test_year_first_date_with_time():
+    assert parse_date("2023/05/01 12:00:00") == MAY_1_NOON
+    assert parse_date("2023.05.01 12:00") == MAY_1_NOON
 
 
 @pytest.mark.parametrize(
