@@ -40,6 +40,7 @@ from bench.scenarios import (
 )
 from pipeline.detect import calibrate_placement, detect, read_scores
 from pipeline.report import report_from_tables
+from pipeline.storage import SCORES_OUTPUT
 
 RESULTS = ROOT / "bench" / "results_estimation.md"
 
@@ -94,12 +95,12 @@ def prepare_detectors(out: Path, human, teacher, other, log=print) -> tuple[Path
 
 
 def score_universe(out: Path, universe, model_dir: Path, index_dir: Path, log=print) -> tuple[pa.Table, dict]:
-    # the scores depend on the model only; detectors.json's placement is refreshed below
+    # the scores depend on the model only; _detectors.json's placement is refreshed below
     # keyed on the model, the index and the universe's documents
     model_id = hashlib.sha256((model_dir / "metrics.json").read_bytes() + index_dir.name.encode()
                               + "\n".join(d["doc_id"] for d in universe.docs).encode()).hexdigest()[:12]
     scores_dir = out / f"universe-scores-{model_id}"
-    if not (scores_dir / "detectors.json").is_file():
+    if not SCORES_OUTPUT.recognises(scores_dir):
         corpus_dir = write_corpus(universe.docs, out / "universe-corpus")
         t0 = time.perf_counter()
         res = detect(corpus_dir, scores_dir, model_dir=model_dir, index_dir=index_dir)

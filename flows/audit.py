@@ -11,7 +11,7 @@ Layout of ``OUT`` (see :class:`AuditLayout`)::
     OUT/corpus/            ingested corpus (docs/, rejected/, manifest.json)
     OUT/index/             MinHash index of the teacher references (when --teacher is given)
     OUT/model/             classifier (when trained here; --model points elsewhere)
-    OUT/scores/            per-document scores + detectors.json
+    OUT/scores/            per-document scores (Parquet, by source) + _detectors.json
     OUT/baseline/corpus/   the baseline inputs, ingested the same way (when --baseline is given)
     OUT/baseline/scores/   ... and scored with the same detectors
     OUT/report/            report.json (and whatever the report step adds)

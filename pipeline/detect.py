@@ -8,10 +8,13 @@ the document has one, so templated prompts cluster). ``flagged``/``flag_reasons`
 decision at the model's and index's operating thresholds. Output (written atomically):
 
 - ``SCORES_DIR/source=<source>/*.parquet`` with :data:`pipeline.schema.SCORES_SCHEMA`;
-- ``SCORES_DIR/detectors.json``: model id, metrics and thresholds, index ``describe()``,
+- ``SCORES_DIR/_detectors.json``: model id, metrics and thresholds, index ``describe()``,
   the placement calibration (TPR on teacher text placed as in crawls) when the model
   directory holds one, the flag rule and library versions. The report step refuses to
-  compare scores whose model or index differ.
+  compare scores whose model or index differ. Its leading ``_`` makes Parquet readers skip
+  it, so ``pyarrow.parquet.read_table(SCORES_DIR)`` reads the scores with the ``source``
+  column. Directories written before it had that name (``detectors.json``) are still read and
+  replaced.
 
 The module also holds :func:`place_text` (teacher text placed as in crawls: whole, embedded at
 20-50% of a page, truncated, short snippet) and :func:`calibrate_placement`, which measures
@@ -38,7 +41,7 @@ from pipeline.ingest import read_corpus
 from pipeline.schema import SCORES_SCHEMA, SCORES_SCHEMA_VERSION, check_schema
 from pipeline.storage import SCORES_OUTPUT, atomic_directory, atomic_write_json, check_replaceable, read_json
 
-DETECTORS_FILE = "detectors.json"
+DETECTORS_FILE = SCORES_OUTPUT.marker  # "_detectors.json"
 PLACEMENT_FILE = "placement.json"
 DETECTORS_FORMAT_VERSION = "1"
 
@@ -162,7 +165,7 @@ def _versions() -> dict[str, str]:
 
 
 def describe_detectors(model, index, placement: Placement | None) -> dict[str, Any]:
-    """The detectors.json content: everything a report needs to say what produced the scores."""
+    """The _detectors.json content: everything a report needs to say what produced the scores."""
     rule: dict[str, float | None] = {"teacher_threshold": None, "llm_threshold": None,
                                      "segment_threshold": None,
                                      "minhash_similarity_threshold": None,
@@ -213,10 +216,10 @@ def detect(
     progress: Callable[[int], None] | None = None,
     index_storage: dict | None = None,
 ) -> dict[str, Any]:
-    """Score the corpus at ``corpus_dir`` and write ``out_dir`` (scores dataset + detectors.json).
+    """Score the corpus at ``corpus_dir`` and write ``out_dir`` (scores dataset + _detectors.json).
 
     ``progress`` (if given) is called after each batch with the number of documents scored so
-    far. Returns the detectors.json content plus ``documents`` and ``flagged`` counts.
+    far. Returns the _detectors.json content plus ``documents`` and ``flagged`` counts.
     """
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.exists():
@@ -281,13 +284,15 @@ def _score_batch(batch: pa.RecordBatch, model, index, rule) -> tuple[pa.Table, l
 
 
 def _write_scores(table: pa.Table, out_dir: Path, info: dict[str, Any]) -> None:
-    """Write the dataset partitioned by source, plus detectors.json, in one atomic directory."""
+    """Write the dataset partitioned by source, plus _detectors.json, in one atomic directory."""
     with atomic_directory(out_dir, SCORES_OUTPUT) as tmp:
         if table.num_rows == 0:
-            # keep the schema readable: one empty file in an (empty-named) partition
+            # keep the schema readable: one empty file in an (empty-named) partition, which like
+            # every partition's files holds no ``source`` column (the folder name gives it)
             part = tmp / "source=__empty__"
             part.mkdir()
-            pq.write_table(SCORES_SCHEMA.empty_table(), part / "part-0.parquet", compression="zstd")
+            pq.write_table(SCORES_SCHEMA.empty_table().drop_columns(["source"]), part / "part-0.parquet",
+                           compression="zstd")
         else:
             table = table.sort_by([("source", "ascending"), ("doc_id", "ascending")])
             ds.write_dataset(
@@ -305,16 +310,20 @@ def _write_scores(table: pa.Table, out_dir: Path, info: dict[str, Any]) -> None:
 
 
 def read_scores(scores_dir: str | Path) -> tuple[pa.Table, dict[str, Any]]:
-    """The scores table (rows in a stable order) and its detectors.json; checks the schema."""
+    """The scores table (rows in a stable order) and its _detectors.json; checks the schema.
+
+    A scores directory of the earlier layout (``detectors.json``) reads the same way."""
     scores_dir = Path(scores_dir)
-    det_path = scores_dir / DETECTORS_FILE
-    if not det_path.is_file():
-        raise DetectError(f"{scores_dir} is not a scores directory (no {DETECTORS_FILE}); run detect first")
+    det_path = SCORES_OUTPUT.marker_path(scores_dir)
+    if det_path is None:
+        raise DetectError(f"{scores_dir} is not a scores directory (no {DETECTORS_FILE} written by "
+                          f"distill-audit); run detect first")
     info = read_json(det_path)
     dataset = ds.dataset(str(scores_dir), format="parquet",
                          partitioning=ds.partitioning(pa.schema([pa.field("source", pa.string())]),
                                                       flavor="hive"),
-                         exclude_invalid_files=True, ignore_prefixes=[".", "_", DETECTORS_FILE])
+                         exclude_invalid_files=True,
+                         ignore_prefixes=[".", "_", *SCORES_OUTPUT.legacy_markers])
     files = dataset.files
     if files:
         file_schema = pq.read_schema(files[0])

@@ -1253,7 +1253,7 @@ class ScoreArrays:
 
     @classmethod
     def from_table(cls, table, rule: Mapping[str, Any], answer_share: float = 1.0) -> ScoreArrays:
-        """Build from a scores ``pyarrow.Table`` and the detectors.json flag rule.
+        """Build from a scores ``pyarrow.Table`` and the _detectors.json flag rule.
 
         ``answer_share``: the answer's share of the characters of a prompt/response document
         (the placement calibration measures it); a MinHash copy laid out so stands for that

@@ -97,7 +97,7 @@ def check_compatible(info: Mapping[str, Any], baseline_info: Mapping[str, Any]) 
         raise ReportError("the baseline was scored with a different MinHash index (its parameters, "
                           "references or format version differ): re-run detect on both")
     if info.get("format_version") != baseline_info.get("format_version"):
-        raise ReportError("the baseline's detectors.json has a different format version")
+        raise ReportError("the baseline's _detectors.json has a different format version")
 
 
 def _group_rows(table: pa.Table, arrays: ScoreArrays) -> GroupRows:

@@ -120,22 +120,33 @@ class OutputKind:
 
     :func:`atomic_directory` replaces an existing directory only when it is recognised as the
     kind being written (or is empty); walking input folders skips every recognised output.
+    ``legacy_markers`` are names the marker had in earlier versions: a directory holding one is
+    recognised too, so a re-run replaces an output of the old layout.
     """
 
     name: str
     marker: str
     check: Callable[[dict], bool]
+    legacy_markers: tuple[str, ...] = ()
+
+    def marker_path(self, path: str | os.PathLike[str]) -> Path | None:
+        """The marker file (current name first, then the legacy ones) that makes ``path`` this
+        kind's output, written by distill-audit; None when there is none."""
+        for name in (self.marker, *self.legacy_markers):
+            marker = Path(path) / name
+            try:
+                if not marker.is_file() or marker.stat().st_size > _MAX_MARKER_BYTES:
+                    continue
+                meta = read_json(marker)
+            except (OSError, ValueError):  # unreadable, not UTF-8 or not JSON: not ours
+                continue
+            if isinstance(meta, dict) and self.check(meta):
+                return marker
+        return None
 
     def recognises(self, path: str | os.PathLike[str]) -> bool:
         """True when ``path`` is a directory holding this kind's marker, written by distill-audit."""
-        marker = Path(path) / self.marker
-        try:
-            if not marker.is_file() or marker.stat().st_size > _MAX_MARKER_BYTES:
-                return False
-            meta = read_json(marker)
-        except (OSError, ValueError):  # unreadable, not UTF-8 or not JSON: not ours
-            return False
-        return isinstance(meta, dict) and bool(self.check(meta))
+        return self.marker_path(path) is not None
 
 
 # Markers are small JSON files; a larger file of the same name is not ours (and is not read).
@@ -145,8 +156,12 @@ CORPUS_OUTPUT = OutputKind(
     "corpus", "manifest.json",
     lambda m: m.get("kind") == "corpus_manifest" or m.get("generator") == "bench.scenarios",
 )
+#: The marker starts with "_", a name Parquet dataset readers skip (pyarrow's default
+#: ``ignore_prefixes``, so pandas too; Spark), so the scores directory reads as a dataset as it
+#: is. Earlier versions named it ``detectors.json``, which broke ``pyarrow.parquet.read_table(SCORES_DIR)``.
 SCORES_OUTPUT = OutputKind(
-    "scores directory", "detectors.json", lambda m: {"flag_rule", "format_version"} <= m.keys()
+    "scores directory", "_detectors.json", lambda m: {"flag_rule", "format_version"} <= m.keys(),
+    legacy_markers=("detectors.json",),
 )
 #: ``format`` is detectors.minhash.FORMAT_NAME (atomic_directory checks every index it writes).
 INDEX_OUTPUT = OutputKind(
@@ -257,7 +272,7 @@ def open_dataset(path: str | os.PathLike[str], schema: pa.Schema | None = None) 
     """Open a (possibly hive-partitioned) Parquet dataset directory.
 
     Only ``*.parquet`` files count (sorted, hidden temporary names skipped), so side files
-    such as ``detectors.json`` may live in the same directory.
+    such as a corpus's ``manifest.json`` may live in the same directory.
     """
     root = Path(path)
     files = sorted(

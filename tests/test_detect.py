@@ -1,11 +1,14 @@
-"""The detect step on real dev text: scores dataset, flags, detectors.json, atomic re-runs."""
+"""The detect step on real dev text: scores dataset, flags, _detectors.json, atomic re-runs."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import numpy as np
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 from bench.scenarios import pool_of, write_corpus
@@ -18,6 +21,7 @@ from pipeline.detect import (
     read_scores,
 )
 from pipeline.schema import SCORES_SCHEMA
+from pipeline.storage import SCORES_OUTPUT, output_kind
 
 
 def _rows(records, source, prefix):
@@ -98,6 +102,37 @@ def test_empty_corpus_gives_an_empty_readable_scores_dataset(tmp_path, small_ind
     table, det = read_scores(tmp_path / "scores")
     assert table.num_rows == 0
     assert json.loads((tmp_path / "scores" / DETECTORS_FILE).read_text())["index"] == det["index"]
+    assert pq.read_table(tmp_path / "scores").num_rows == 0  # still a dataset, with the schema
+
+
+def test_scores_dir_reads_as_a_parquet_dataset_with_pyarrow_defaults(tmp_path, small_index, small_corpus):
+    """What a data team does first: open SCORES_DIR itself as a dataset; the sidecar must not break it."""
+    corpus_dir, rows = small_corpus
+    scores = tmp_path / "scores"
+    detect(corpus_dir, scores, index_dir=small_index[0])
+    assert (scores / DETECTORS_FILE).is_file() and not (scores / "detectors.json").exists()
+    expected = Counter(r["source"] for r in rows)
+    for table in (pq.read_table(scores), ds.dataset(scores, partitioning="hive").to_table()):
+        assert table.num_rows == len(rows)
+        assert Counter(table.column("source").to_pylist()) == expected
+        assert set(SCORES_SCHEMA.names) <= set(table.column_names)
+    assert sorted(pq.read_table(scores).column("doc_id").to_pylist()) == sorted(r["doc_id"] for r in rows)
+
+
+def test_scores_dir_of_the_earlier_layout_is_read_and_replaced(tmp_path, small_index, small_corpus):
+    """Scores written when the sidecar was ``detectors.json`` still report, are skipped as an
+    output when walking inputs, and a re-run of detect replaces them with the new layout."""
+    corpus_dir, rows = small_corpus
+    old = tmp_path / "scores"
+    detect(corpus_dir, old, index_dir=small_index[0])
+    table, info = read_scores(old)
+    (old / DETECTORS_FILE).rename(old / "detectors.json")
+    assert output_kind(old) is SCORES_OUTPUT
+    again, info_again = read_scores(old)
+    assert again.equals(table) and info_again == info
+    detect(corpus_dir, old, index_dir=small_index[0])
+    assert sorted(p.name for p in old.iterdir() if not p.name.startswith("source=")) == [DETECTORS_FILE]
+    assert pq.read_table(old).num_rows == len(rows)
 
 
 def test_place_text_embeds_at_the_requested_share(dev_openai, dev_human):
