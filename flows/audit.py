@@ -16,12 +16,17 @@ Layout of ``OUT`` (see :class:`AuditLayout`)::
     OUT/baseline/scores/   ... and scored with the same detectors
     OUT/report/            report.json (and whatever the report step adds)
 
+A re-run into the same ``OUT`` removes the step directories an earlier run wrote there and this
+one did not (``baseline/`` after a run without ``--baseline``, ``index/`` or ``model/`` when they
+are given elsewhere), so ``OUT`` holds only what its report used (:func:`remove_stale_outputs`).
+
 The flow publishes three artifacts on its run: a Markdown summary (counts, teacher share with
 its interval, verdict), a table (one row per source) and a link to ``report.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +44,15 @@ from pipeline.steps import (
     report_step,
     train,
 )
-from pipeline.storage import CORPUS_OUTPUT, INDEX_OUTPUT, SCORES_OUTPUT, check_replaceable
+from pipeline.storage import (
+    CORPUS_OUTPUT,
+    INDEX_OUTPUT,
+    MODEL_OUTPUT,
+    SCORES_OUTPUT,
+    OutputKind,
+    check_replaceable,
+    remove_output,
+)
 
 # No telemetry and quiet logs for scripts that import this flow directly, too (the user's own
 # settings win); Prefect reads them at import.
@@ -111,6 +124,35 @@ class AuditLayout:
     @property
     def report(self) -> Path:
         return self.out / "report"
+
+    def optional_outputs(self) -> list[tuple[Path, OutputKind]]:
+        """The step directories a run writes only with some parameters, and their kinds."""
+        return [(self.index, INDEX_OUTPUT), (self.model, MODEL_OUTPUT),
+                (self.baseline_corpus, CORPUS_OUTPUT), (self.baseline_scores, SCORES_OUTPUT)]
+
+
+def remove_stale_outputs(layout: AuditLayout, written: list[Path], used: list[str]) -> list[str]:
+    """Remove the step directories under ``layout.out`` that this run did not write (not in
+    ``written``) and an earlier run did; return their paths.
+
+    A re-run without ``--baseline``, or with ``--index``/``--model`` given elsewhere, would
+    otherwise leave the earlier run's ``baseline/``, ``index/`` or ``model/`` beside a report that
+    did not use them. Only directories recognised as distill-audit outputs of the step's kind are
+    removed (:func:`pipeline.storage.remove_output`), never a user's own files, and never one that
+    holds a path this run reads (``used``: ``--model OUT/model`` keeps ``OUT/model``).
+    """
+    reads = [Path(os.path.realpath(p)) for p in used]
+    removed = []
+    for path, kind in layout.optional_outputs():
+        real = Path(os.path.realpath(path))
+        if path in written or any(r == real or real in r.parents for r in reads):
+            continue
+        if remove_output(path, kind):
+            removed.append(str(path))
+    if any(Path(p).parent == layout.out / "baseline" for p in removed):
+        with contextlib.suppress(OSError):
+            (layout.out / "baseline").rmdir()  # only when nothing else is left in it
+    return removed
 
 
 #: :func:`audit_flow`'s parameters that name files or folders (a path or a list of paths).
@@ -311,7 +353,9 @@ def audit_flow(
     report_config: dict[str, Any] | None = None,
     redis_url: SecretStr | None = None,
 ) -> dict:
-    """Audit ``inputs``: returns ``{"paths": {...}, "manifest": ..., "report": ...}``.
+    """Audit ``inputs``: returns ``{"paths": {...}, "manifest": ..., "report": ..., "removed": [...]}``
+    (``removed``: the earlier runs' step directories under ``out`` it removed, see
+    :func:`remove_stale_outputs`).
 
     ``report_config`` holds the report's settings (estimation method, bootstrap size, verdict
     rules, allowances for unseen models; see :func:`pipeline.report.build_report`); it is
@@ -413,7 +457,15 @@ def audit_flow(
     paths["report"] = str(report_path)
     publish_artifacts(report, manifest, str(report_path))
     _notify("report", "done")
-    return {"paths": paths, "manifest": manifest, "report": report}
+
+    # 5. what an earlier run left under ``out`` that this report did not use
+    written = [layout.index if index_future is not None else None,
+               layout.model if train_future is not None else None,
+               *((layout.baseline_corpus, layout.baseline_scores) if baseline else ())]
+    used = [p for key, value in paths_given.items() if key != "out" and value
+            for p in ([value] if isinstance(value, str) else value)]
+    removed = remove_stale_outputs(layout, [p for p in written if p is not None], used)
+    return {"paths": paths, "manifest": manifest, "report": report, "removed": removed}
 
 
 STAGES = ("ingest", "index", "train", "detect", "report")

@@ -573,6 +573,8 @@ def run_audit(**params: Any) -> dict:
     for name, path in result["paths"].items():
         if path:
             console.print(f"{name:>16}: {path}", markup=False)
+    for path in result.get("removed", []):
+        console.print(f"{'removed':>16}: {path} (an earlier run's, not used by this report)", markup=False)
     console.print(f"{'prefect runs':>16}: {target}", markup=False)
     console.print(f"{'elapsed':>16}: {time.monotonic() - started:.1f} s", markup=False)
     return result

@@ -242,15 +242,35 @@ def atomic_directory(path: str | os.PathLike[str], kind: OutputKind) -> Iterator
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
+    old = _move_aside(target) if target.exists() else None
     os.replace(tmp, target)
     _fsync_dir(target.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def _move_aside(target: Path) -> Path:
+    """Rename ``target`` to a hidden name beside it (readers and input walks skip it); return that."""
+    old = target.parent / f".{target.name}.old-{os.getpid()}"
+    shutil.rmtree(old, ignore_errors=True)
+    os.replace(target, old)
+    return old
+
+
+def remove_output(path: str | os.PathLike[str], kind: OutputKind) -> bool:
+    """Delete the directory ``path`` if it is a ``kind`` output written by distill-audit; return
+    whether it was.
+
+    Anything else (nothing there, a file, a symbolic link, a folder without ``kind``'s marker) is
+    left as it is. The directory is renamed aside first, so it disappears at once as a whole.
+    """
+    target = Path(path)
+    if target.is_symlink() or not kind.recognises(target):
+        return False
+    old = _move_aside(target)
+    _fsync_dir(target.parent)
+    shutil.rmtree(old, ignore_errors=True)
+    return True
 
 
 def write_table(path: str | os.PathLike[str], table: pa.Table, row_group_size: int = 64_000) -> None:

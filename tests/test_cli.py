@@ -314,6 +314,25 @@ def test_demo_runs_the_full_audit(prefect_harness, trained_model, tmp_path) -> N
 
 
 @pytest.mark.prefect
+def test_audit_rerun_without_baseline_removes_and_names_the_old_one(prefect_harness, tmp_path) -> None:
+    from pipeline.steps import build_index, minhash_params
+
+    index_dir = tmp_path / "index"
+    build_index([SAMPLE_DIR / "teacher"], index_dir, minhash_params(num_perm=64))
+    out = tmp_path / "audit"
+    common = ("audit", SAMPLE_DIR / "crawl", "--index", index_dir, "--out", out)
+    first = _run(*common, "--baseline", SAMPLE_DIR / "baseline")
+    assert first.exit_code == 0, first.output
+    assert (out / "baseline" / "scores").is_dir() and "removed" not in first.stdout
+    again = _run(*common)
+    assert again.exit_code == 0, again.output
+    assert not (out / "baseline").exists()
+    for step in ("corpus", "scores"):
+        assert f"removed: {out / 'baseline' / step} (an earlier run's, not used by this report)" \
+            in again.stdout
+
+
+@pytest.mark.prefect
 def test_ingest_progress_bar_counts_completed_tasks(prefect_harness, monkeypatch, tmp_path) -> None:
     import pipeline.cli as cli
 

@@ -18,6 +18,7 @@ from pipeline.storage import (
     OutputExistsError,
     atomic_directory,
     check_replaceable,
+    remove_output,
 )
 from sample_data.generate import SAMPLE_DIR
 from tests.test_cli import _assert_one_line_error
@@ -108,6 +109,22 @@ def test_atomic_directory_refuses_before_the_block_runs(tmp_path) -> None:
     (user / "manifest.json").write_text(json.dumps({"schema_version": "1", "name": "my project"}))
     with pytest.raises(OutputExistsError, match="no manifest.json written by distill-audit"):
         check_replaceable(user, CORPUS_OUTPUT)
+
+
+def test_remove_output_removes_only_its_own_kind(crawl, tmp_path) -> None:
+    user = tmp_path / "userdir"
+    files = _user_dir(user)
+    corpus = tmp_path / "corpus"
+    ingest([crawl], corpus)
+    link = tmp_path / "link"
+    link.symlink_to(corpus, target_is_directory=True)
+    assert not remove_output(user, CORPUS_OUTPUT) and _holds(user, files)
+    assert not remove_output(corpus, INDEX_OUTPUT)  # another kind
+    assert not remove_output(link, CORPUS_OUTPUT) and link.is_symlink()  # not through a link
+    assert not remove_output(tmp_path / "missing", CORPUS_OUTPUT)
+    assert (corpus / "manifest.json").is_file()
+    assert remove_output(corpus, CORPUS_OUTPUT)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["crawl", "link", "userdir"]  # nothing left aside
 
 
 # ------------------------------------------------------------------ re-runs still replace
