@@ -16,9 +16,10 @@ Layout of ``OUT`` (see :class:`AuditLayout`)::
     OUT/baseline/scores/   ... and scored with the same detectors
     OUT/report/            report.json (and whatever the report step adds)
 
-A re-run into the same ``OUT`` removes the step directories an earlier run wrote there and this
-one did not (``baseline/`` after a run without ``--baseline``, ``index/`` or ``model/`` when they
-are given elsewhere), so ``OUT`` holds only what its report used (:func:`remove_stale_outputs`).
+A re-run into the same ``OUT`` without ``--baseline`` removes the earlier run's ``baseline/``, so
+``OUT`` holds no baseline its report did not use (:func:`remove_stale_outputs`). An earlier
+``index/`` or ``model/`` stays: they are costly to rebuild, other runs may read them, and the
+report names the detectors it used.
 
 The flow publishes three artifacts on its run: a Markdown summary (counts, teacher share with
 its interval, verdict), a table (one row per source) and a link to ``report.json``.
@@ -47,7 +48,6 @@ from pipeline.steps import (
 from pipeline.storage import (
     CORPUS_OUTPUT,
     INDEX_OUTPUT,
-    MODEL_OUTPUT,
     SCORES_OUTPUT,
     OutputKind,
     check_replaceable,
@@ -125,25 +125,26 @@ class AuditLayout:
     def report(self) -> Path:
         return self.out / "report"
 
-    def optional_outputs(self) -> list[tuple[Path, OutputKind]]:
-        """The step directories a run writes only with some parameters, and their kinds."""
-        return [(self.index, INDEX_OUTPUT), (self.model, MODEL_OUTPUT),
-                (self.baseline_corpus, CORPUS_OUTPUT), (self.baseline_scores, SCORES_OUTPUT)]
+    def baseline_outputs(self) -> list[tuple[Path, OutputKind]]:
+        """The step directories a run writes only with ``--baseline``, and their kinds."""
+        return [(self.baseline_corpus, CORPUS_OUTPUT), (self.baseline_scores, SCORES_OUTPUT)]
 
 
 def remove_stale_outputs(layout: AuditLayout, written: list[Path], used: list[str]) -> list[str]:
-    """Remove the step directories under ``layout.out`` that this run did not write (not in
-    ``written``) and an earlier run did; return their paths.
+    """Remove the baseline step directories under ``layout.out`` that this run did not write (not
+    in ``written``) and an earlier run did; return their paths.
 
-    A re-run without ``--baseline``, or with ``--index``/``--model`` given elsewhere, would
-    otherwise leave the earlier run's ``baseline/``, ``index/`` or ``model/`` beside a report that
-    did not use them. Only directories recognised as distill-audit outputs of the step's kind are
-    removed (:func:`pipeline.storage.remove_output`), never a user's own files, and never one that
-    holds a path this run reads (``used``: ``--model OUT/model`` keeps ``OUT/model``).
+    A re-run without ``--baseline`` would otherwise leave the earlier run's ``baseline/`` beside a
+    report that did not use it, and a reader of ``OUT`` would take it for this report's. Only
+    directories recognised as distill-audit outputs of the step's kind are removed
+    (:func:`pipeline.storage.remove_output`), never a user's own files, and never one that holds
+    a path this run reads (``used``). ``index/`` and ``model/`` are not touched: rebuilding them
+    is costly, other runs or deployments may read them, and the report names the detectors it
+    used.
     """
     reads = [Path(os.path.realpath(p)) for p in used]
     removed = []
-    for path, kind in layout.optional_outputs():
+    for path, kind in layout.baseline_outputs():
         real = Path(os.path.realpath(path))
         if path in written or any(r == real or real in r.parents for r in reads):
             continue
@@ -459,12 +460,10 @@ def audit_flow(
     _notify("report", "done")
 
     # 5. what an earlier run left under ``out`` that this report did not use
-    written = [layout.index if index_future is not None else None,
-               layout.model if train_future is not None else None,
-               *((layout.baseline_corpus, layout.baseline_scores) if baseline else ())]
+    written = [layout.baseline_corpus, layout.baseline_scores] if baseline else []
     used = [p for key, value in paths_given.items() if key != "out" and value
             for p in ([value] if isinstance(value, str) else value)]
-    removed = remove_stale_outputs(layout, [p for p in written if p is not None], used)
+    removed = remove_stale_outputs(layout, written, used)
     return {"paths": paths, "manifest": manifest, "report": report, "removed": removed}
 
 

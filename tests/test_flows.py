@@ -152,9 +152,9 @@ def test_crawl_strings_are_escaped_in_the_artifacts(index_only_audit) -> None:
     assert md.renderInline(hostile_row["source"]).startswith("&lt;img src=x onerror=alert(1)&gt; | col")
 
 
-def test_rerun_removes_the_step_directories_it_did_not_write(index_only_audit, tmp_path) -> None:
-    """A re-run without --baseline (or with the index given elsewhere) must not leave the earlier
-    run's baseline (or index) beside a report that did not use it; a user's files stay."""
+def test_rerun_without_baseline_removes_the_earlier_baseline(index_only_audit, tmp_path) -> None:
+    """A re-run without --baseline must not leave the earlier run's baseline beside a report that
+    did not use it; a user's files, and an earlier index this run does not read, stay."""
     from flows.audit import audit_flow
 
     out = tmp_path / "audit"
@@ -164,21 +164,20 @@ def test_rerun_removes_the_step_directories_it_did_not_write(index_only_audit, t
     (out / "model" / "notes.txt").write_text("mine")  # not a distill-audit model: never removed
     settings = {"inputs": [str(SAMPLE_DIR / "crawl")], "out": str(out), "report_config": {"n_boot": 50}}
 
-    # the index is read from OUT/index this time: it stays; the baseline goes
-    result = audit_flow(**settings, index=str(out / "index"))
+    # the index is given elsewhere: the earlier OUT/index stays (costly, maybe used by others)
+    result = audit_flow(**settings, index=str(index_only_audit["out"] / "index"))
     assert result["removed"] == [str(out / "baseline" / "corpus"), str(out / "baseline" / "scores")]
     assert sorted(p.name for p in (out / "baseline").iterdir()) == ["notes.txt"]
     assert (out / "index" / "index.json").is_file() and (out / "model" / "notes.txt").read_text() == "mine"
     assert result["report"]["inputs"]["baseline_scores_dir"] is None
 
-    # the index is given elsewhere: OUT/index is an earlier run's and goes too
+    # without the user's file the emptied baseline/ goes as well
     (out / "baseline" / "notes.txt").unlink()
     shutil.copytree(index_only_audit["out"] / "baseline", out / "baseline", dirs_exist_ok=True)
-    result = audit_flow(**settings, index=str(index_only_audit["out"] / "index"))
-    assert result["removed"] == [str(out / "index"), str(out / "baseline" / "corpus"),
-                                 str(out / "baseline" / "scores")]
-    assert sorted(p.name for p in out.iterdir()) == ["corpus", "model", "report", "scores"]
-    assert (index_only_audit["out"] / "index" / "index.json").is_file()  # what it read is untouched
+    result = audit_flow(**settings, index=str(out / "index"))
+    assert not (out / "baseline").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["corpus", "index", "model", "report", "scores"]
+    assert (index_only_audit["out"] / "baseline" / "scores").is_dir()  # the copied-from run is untouched
 
 
 def test_audit_flow_refuses_without_any_detector(prefect_harness, tmp_path) -> None:
