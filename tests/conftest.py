@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -88,25 +89,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real Redis on 127.0.0.1: the one .ci/run started, or a private one started here.
-
-    Skips when no redis-server is installed, unless DISTILL_AUDIT_REQUIRE_REDIS is set
-    (as in CI), where a missing server is a failure.
-    """
-    url = os.environ.get("DISTILL_AUDIT_TEST_REDIS_URL")
-    if url:
-        yield url
-        return
+def _redis_binary() -> str:
+    """redis-server's path; skips when it is not installed, unless DISTILL_AUDIT_REQUIRE_REDIS is
+    set (as in CI), where a missing server is a failure."""
     binary = shutil.which("redis-server")
     if binary is None:
         if os.environ.get("DISTILL_AUDIT_REQUIRE_REDIS"):
             pytest.fail("DISTILL_AUDIT_REQUIRE_REDIS is set but redis-server is not installed")
         pytest.skip("redis-server not installed (apt-get install redis-server); .ci/run installs it")
+    return binary
+
+
+@contextlib.contextmanager
+def _private_redis(*extra_args: str) -> Iterator[int]:
+    """A private redis-server on 127.0.0.1 (nothing saved), stopped at exit; yields its port."""
     port = _free_port()
     proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [_redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         *extra_args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -119,7 +119,33 @@ def redis_url() -> Iterator[str]:
             time.sleep(0.05)
         else:
             pytest.fail("redis-server did not start within 20 s")
-        yield f"redis://127.0.0.1:{port}/0"
+        yield port
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis on 127.0.0.1: the one .ci/run started, or a private one started here.
+
+    Skips when no redis-server is installed, unless DISTILL_AUDIT_REQUIRE_REDIS is set
+    (as in CI), where a missing server is a failure.
+    """
+    url = os.environ.get("DISTILL_AUDIT_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    with _private_redis() as port:
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+#: The password of :func:`redis_password_url`'s server.
+REDIS_TEST_PASSWORD = "s3cret-hunter2"
+
+
+@pytest.fixture(scope="session")
+def redis_password_url() -> Iterator[str]:
+    """A private Redis that answers only with a password (``requirepass``), and its URL holding it."""
+    with _private_redis("--requirepass", REDIS_TEST_PASSWORD) as port:
+        yield f"redis://:{REDIS_TEST_PASSWORD}@127.0.0.1:{port}/0"

@@ -394,35 +394,32 @@ def test_audit_redis_url_is_checked_up_front_and_masked(tmp_path, monkeypatch) -
     assert isinstance(params["redis_url"], SecretStr) and "hunter2" not in str(params["redis_url"])
 
 
-def test_audit_redis_url_reaches_the_detect_task_as_a_masked_parameter(tmp_path, redis_url) -> None:
-    """The URL travels as a SecretStr parameter (what a Dask worker receives), not an env var."""
-    from pydantic import SecretStr
+@pytest.mark.prefect
+def test_audit_redis_url_reaches_the_detect_task_and_is_stored_masked(
+    prefect_harness, redis_password_url, tmp_path
+) -> None:
+    """`audit --redis-url` with a password in the URL: the flow's detect task scores with that
+    Redis (a server that answers only with the password, so the whole URL got there), and neither
+    the flow run Prefect stores (masked parameter) nor any output file holds the password."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
 
-    from flows.audit import audit_flow, detect_task
-    from pipeline.cli import audit_parameters
-    from pipeline.steps import build_index
+    from tests.conftest import REDIS_TEST_PASSWORD
 
-    params = audit_parameters(inputs=[str(SAMPLE_DIR / "crawl")], out=str(tmp_path / "a"),
-                              teacher=[str(SAMPLE_DIR / "teacher")], redis_url=redis_url)
-    secret = params["redis_url"]
-    assert secret.get_secret_value() == redis_url
-    # Prefect stores a flow's parameters through serialize_parameters: masked
-    assert audit_flow.serialize_parameters({"redis_url": SecretStr("redis://u:pw@h/0")}) == {
-        "redis_url": "**********"
-    }
-    from pipeline.ingest import ingest
-
-    corpus = tmp_path / "corpus"
-    ingest([SAMPLE_DIR / "crawl"], corpus)
-    build_index([SAMPLE_DIR / "teacher"], tmp_path / "index")
-    info = detect_task.fn(str(corpus), str(tmp_path / "scores"), None, str(tmp_path / "index"), secret)
-    assert info["documents"] > 0
-    _, detectors = read_scores(tmp_path / "scores")
+    out = tmp_path / "a"
+    result = _run("audit", SAMPLE_DIR / "crawl", "--teacher", SAMPLE_DIR / "teacher", "--out", out,
+                  "--redis-url", redis_password_url)
+    assert result.exit_code == 0, result.output
+    assert REDIS_TEST_PASSWORD not in result.output
+    _, detectors = read_scores(out / "scores")
     assert detectors["index_storage"] == "redis"
-    import redis
-
-    client = redis.Redis.from_url(redis_url)
-    digest = json.loads((tmp_path / "index" / "index.json").read_text())["content_sha256"]
-    keys = list(client.scan_iter(match=f"distill-audit:minhash:{digest[:16]}*"))
-    if keys:
-        client.delete(*keys)
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert REDIS_TEST_PASSWORD.encode() not in path.read_bytes(), path
+    # Prefect 3 stores a run's parameters on its flow run (task runs keep no parameter values)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["distill-audit"])))
+    [run] = [r for r in runs if r.parameters.get("out") == str(out)]
+    assert run.state is not None and run.state.is_completed(), run.state
+    assert run.parameters["redis_url"] == "**********"
+    assert REDIS_TEST_PASSWORD not in run.model_dump_json()
