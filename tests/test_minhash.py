@@ -142,13 +142,15 @@ def test_alignment_tells_a_copy_with_deletions_from_a_rewrite(small_index):
     keep enough 5-grams for the set thresholds, but only the copy passes the alignment check."""
     index, refs = small_index
     long_refs = [r for r in refs if len(text_units(r["text"])) >= 150][:60]
+    assert len(long_refs) == 60, f"the index holds only {len(long_refs)} references of 150+ words"
     rng = random.Random(5)
     deleted = [_edit_words(r["text"], rng, 0.12, replace=False) for r in long_refs]
     rewritten = [_edit_words(r["text"], rng, 0.12, replace=True) for r in long_refs]
     copies, rewrites = index.score(deleted), index.score(rewritten)
-    assert sum(found == r["id"] for found, r in zip(copies.reference_id, long_refs, strict=True)) >= 57
+    found_own = [found == r["id"] for found, r in zip(copies.reference_id, long_refs, strict=True)]
+    assert np.mean(found_own) >= 0.95
     reaching = rewrites.containment >= MATCH_CONTAINMENT_THRESHOLD
-    assert reaching.sum() >= 30  # the set measures alone would call these copies
+    assert reaching.mean() >= 0.5  # the set measures alone would call these copies
     assert all(found is None for found, hit in zip(rewrites.reference_id, reaching, strict=True) if hit)
     assert np.all(rewrites.aligned_purity[reaching] < MATCH_ALIGNED_PURITY)
     assert np.median(copies.aligned_purity) >= 0.97
