@@ -57,7 +57,24 @@ def test_find_markers_sorted_unique_and_empty() -> None:
     names = find_markers(text)
     assert names == sorted(set(names)) and len(names) == 3
     assert find_markers("") == []
-    assert {n for n in MARKERS if n.startswith("self_id")} >= {"self_id_ai_language_model", "self_id_openai"}
+
+
+def test_self_id_names_mark_exactly_the_texts_that_say_they_are_an_ai() -> None:
+    """Detect and the report count a document as self-identifying when a marker name starts with
+    ``self_id``: every real excerpt saying it is an AI gets one, the softer tells none."""
+    says_it_is_an_ai = [text for text, _ in REAL_EXCERPTS[:5]]
+    softer = [text for text, _ in REAL_EXCERPTS[5:]] + [
+        "I'm sorry, but I cannot help with that request.",
+        "As of my last knowledge update in September 2021, the law had not changed.",
+    ]
+    for text in says_it_is_an_ai:
+        assert any(name.startswith("self_id") for name in find_markers(text)), text
+    for text in softer:
+        names = find_markers(text)
+        assert names and not any(name.startswith("self_id") for name in names), (text, names)
+    # only the OpenAI names point at the teacher: another assistant's self-identification does not
+    claude = find_markers("Greetings! I'm Claude, an AI assistant created by Anthropic.")
+    assert "self_id_other_assistant" in claude and not {"self_id_openai", "self_id_chatgpt"} & set(claude)
 
 
 @pytest.mark.shared_data
