@@ -45,13 +45,14 @@ def test_same_visible_text_same_hash(dev_human):
     for text in sample:
         variant = " \t" + unicodedata.normalize("NFD", text).replace(" ", " \t") + "\n "
         assert content_sha1(normalize_text(variant)) == content_sha1(normalize_text(text))
-    hashes = {content_sha1(normalize_text(t)) for t in sample}
-    assert len(hashes) == len({normalize_text(t) for t in sample})
 
 
 def test_doc_id_is_stable_and_depends_on_source_and_content():
     sha = content_sha1("hello world")
-    assert make_doc_id("crawl-a", sha) == make_doc_id("crawl-a", sha)
+    assert sha == "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed"  # SHA-1 of the UTF-8 bytes
+    # Pinned: ids written by earlier versions must come out the same on a re-run, so a change of
+    # the id scheme has to fail here (re-ingesting an existing corpus would change every doc_id).
+    assert make_doc_id("crawl-a", sha) == "33dc6ad20eba3ed912734ad8"
     assert make_doc_id("crawl-a", sha) != make_doc_id("crawl-b", sha)
     assert make_doc_id("crawl-a", sha) != make_doc_id("crawl-a", content_sha1("hello"))
 
