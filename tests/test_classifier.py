@@ -174,9 +174,9 @@ def test_round_trip_and_scores(trained, dev_openai, dev_human) -> None:
         np.testing.assert_allclose(scores[key], again[key], rtol=1e-5, atol=1e-6)
     # predict_proba on whole texts agrees with the windowed path for one-window docs.
     short = [t for t in held_teacher if 60 < len(t) < 250][:3]
-    if short:
-        direct = model.classifier.predict_proba(short)[:, list(model.classifier.classes_).index("teacher")]
-        np.testing.assert_allclose(model.score_documents(short)["teacher_prob"], direct, atol=1e-4)
+    assert len(short) == 3, "the held-out teacher sample has fewer than 3 texts of 60-250 characters"
+    direct = model.classifier.predict_proba(short)[:, list(model.classifier.classes_).index("teacher")]
+    np.testing.assert_allclose(model.score_documents(short)["teacher_prob"], direct, atol=1e-4)
 
 
 @pytest.mark.shared_data
