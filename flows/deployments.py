@@ -117,6 +117,36 @@ def check_work_pool(name: str) -> None:
             ) from None
 
 
+def check_deployment_mode(name: str, work_pool: str | None) -> None:
+    """Raise :class:`DeploymentError` when ``distill-audit/<name>`` exists on the server in the
+    other mode: served (no work pool) when registering for a pool, or in a work pool when serving.
+
+    The new registration would take the existing deployment over: its parameters, schedule and
+    entrypoint replaced, and a served one paused (its scheduled runs deleted) when ``serve``
+    stops, so a pool's nightly runs would silently stop.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            existing = client.read_deployment_by_name(f"{audit_flow.name}/{name}")
+        except ObjectNotFound:
+            return
+    if existing.work_pool_name and not work_pool:
+        raise DeploymentError(
+            f"deployment {audit_flow.name}/{name} is registered in work pool {existing.work_pool_name!r}; "
+            "serving it under the same name would take it over and pause it when serving stops: "
+            "choose another --name"
+        )
+    if work_pool and not existing.work_pool_name:
+        raise DeploymentError(
+            f"deployment {audit_flow.name}/{name} is a served deployment (no work pool); registering it in "
+            f"work pool {work_pool!r} would take it over: choose another --name, or delete it first "
+            f"(`prefect deployment delete {audit_flow.name}/{name}`)"
+        )
+
+
 def audit_deployment(
     name: str = DEFAULT_NAME,
     cron: str = DEFAULT_CRON,
@@ -133,13 +163,18 @@ def audit_deployment(
     ``work_pool``, the deployment is meant for that pool's worker (``.apply()`` registers it
     there) and names the flow by module path (:data:`FLOW_MODULE_PATH`), so the worker finds it
     from any working directory; ``job_variables`` go to the worker (e.g. ``{"env": {...}}``).
+    The worker runs each flow in the current directory (``working_dir``, unless
+    ``job_variables`` names another): a relative path given when a run is triggered
+    (``prefect deployment run ... --param out=x``, the UI's run form) then lands beside the
+    registration's paths, not in the worker's temporary directory, which is deleted after the
+    run.
     """
     from prefect.deployments.runner import EntrypointType
 
     options: dict[str, Any] = {}
     if work_pool:
         options = {"work_pool_name": work_pool, "entrypoint_type": EntrypointType.MODULE_PATH,
-                   "job_variables": dict(job_variables or {})}
+                   "job_variables": {"working_dir": os.getcwd(), **(job_variables or {})}}
     return audit_flow.to_deployment(
         name=name,
         schedule=Cron(cron, timezone=timezone),
@@ -213,13 +248,24 @@ def demo_parameters(out: str | None = None) -> dict[str, Any]:
     }
 
 
+#: Options that name audit inputs besides the crawl: without crawl inputs (the demo) they
+#: would be ignored, so they are refused there.
+INPUT_OPTIONS = ("teacher", "human", "other_llm", "baseline", "model", "index")
+
+
 def parameters_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if not args.inputs:
+        given = [f"--{key.replace('_', '-')}" for key in INPUT_OPTIONS if getattr(args, key)]
+        if given:
+            raise DeploymentError(
+                f"{', '.join(given)} given without crawl inputs: without inputs the deployment audits "
+                "the sample data and would ignore them; name the crawl files or folders to audit"
+            )
         return demo_parameters(args.out)
     if not args.out:
         raise DeploymentError("--out is required when inputs are given")
     params: dict[str, Any] = {"inputs": list(args.inputs), "out": args.out}
-    for key in ("teacher", "human", "other_llm", "baseline", "model", "index"):
+    for key in INPUT_OPTIONS:
         value = getattr(args, key)
         if value:
             params[key] = value
@@ -259,6 +305,7 @@ def _main(args: argparse.Namespace) -> int:
     check_server()
     if args.work_pool:
         check_work_pool(args.work_pool)
+    check_deployment_mode(args.name, args.work_pool)
     # A worker's runs do not inherit this process's environment: the Dask choice travels
     # with the deployment (a served run's subprocess inherits it).
     job_variables = {"env": _dask_env()} if args.work_pool and _dask_env() else None

@@ -164,3 +164,43 @@ def test_without_inputs_the_deployment_audits_the_sample_data(work_pool, tmp_pat
     monkeypatch.chdir(tmp_path)
     assert main(["--register-only", "--work-pool", work_pool, "--name", "demo-default"]) == 0
     assert _read("demo-default").parameters["out"] == str(PROJECT_ROOT / "build" / "scheduled-audit")
+
+
+def test_worker_runs_flows_in_the_registering_directory(tmp_path, monkeypatch) -> None:
+    """A relative path given when a run is triggered must not land in the worker's temporary
+    directory (deleted after the run): the worker runs the flow where it was registered."""
+    monkeypatch.chdir(tmp_path)
+    deployment = audit_deployment(name="wd", parameters=PARAMS, work_pool="audit-ci-pool",
+                                  job_variables={"env": {"X": "1"}})
+    assert deployment.job_variables == {"working_dir": str(tmp_path), "env": {"X": "1"}}
+    assert audit_deployment(name="wd", parameters=PARAMS).job_variables == {}  # served: its own cwd
+
+
+def test_serving_does_not_take_over_a_work_pool_deployment(work_pool, capsys, monkeypatch) -> None:
+    """Served under a pool deployment's name, it would be overwritten and paused on exit."""
+    import prefect
+
+    def no_serve(*_args, **_kwargs):
+        raise AssertionError("serve must not start")
+
+    monkeypatch.setattr(prefect, "serve", no_serve)
+    assert main(["/data/crawl", "--out", "/data/o", "--name", "pooled-ci", "--register-only",
+                 "--work-pool", work_pool]) == 0
+    capsys.readouterr()
+    assert main(["/data/crawl", "--out", "/data/o", "--name", "pooled-ci"]) == 1
+    line = _one_error_line(capsys)
+    assert f"registered in work pool '{work_pool}'" in line and "choose another --name" in line
+    assert _read("pooled-ci").work_pool_name == work_pool and not _read("pooled-ci").paused
+    # the other way round: a served deployment is not moved into a pool behind its back
+    audit_deployment(name="served-ci", parameters=PARAMS).apply()
+    assert main(["/data/crawl", "--out", "/data/o", "--name", "served-ci", "--register-only",
+                 "--work-pool", work_pool]) == 1
+    assert "is a served deployment" in _one_error_line(capsys)
+    assert _read("served-ci").work_pool_name is None
+
+
+def test_reference_options_without_inputs_are_refused(capsys) -> None:
+    """Without crawl inputs the demo runs: --teacher and friends would be silently ignored."""
+    assert main(["--out", "/tmp/x", "--teacher", "/mine", "--baseline", "/old"]) == 1
+    line = _one_error_line(capsys)
+    assert "--teacher, --baseline given without crawl inputs" in line
