@@ -274,6 +274,13 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return absolute_parameters(params)
 
 
+def missing_paths(parameters: dict[str, Any]) -> list[str]:
+    """The input paths among ``parameters`` (not ``out``) that do not exist now."""
+    paths = [p for key in ("inputs", *INPUT_OPTIONS) for p in
+             ([parameters[key]] if isinstance(parameters.get(key), str) else parameters.get(key) or [])]
+    return [p for p in paths if not os.path.exists(p)]
+
+
 def _dask_env() -> dict[str, str]:
     keys = (TASK_RUNNER_ENV, DASK_WORKERS_ENV, DASK_ADDRESS_ENV)
     return {key: os.environ[key] for key in keys if os.environ.get(key)}
@@ -306,6 +313,10 @@ def _main(args: argparse.Namespace) -> int:
     if args.work_pool:
         check_work_pool(args.work_pool)
     check_deployment_mode(args.name, args.work_pool)
+    for path in missing_paths(parameters):
+        # not refused: a crawl folder may be mounted or written before the first scheduled run
+        print(f"warning: {path} does not exist now; runs fail unless it exists when they start",
+              file=sys.stderr)
     # A worker's runs do not inherit this process's environment: the Dask choice travels
     # with the deployment (a served run's subprocess inherits it).
     job_variables = {"env": _dask_env()} if args.work_pool and _dask_env() else None
