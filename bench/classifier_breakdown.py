@@ -90,6 +90,19 @@ def by_family(
         )
 
 
+def family_aucs(clf, texts: list[str], y: np.ndarray) -> tuple[tuple[int, int, int], tuple[float, ...]]:
+    """Texts per class and the four ROC-AUCs of a fitted classifier inside a held-out family:
+    teacher vs human by P(teacher) and one-vs-one, teacher vs other LLMs by both (NaN where a
+    class is missing)."""
+    teacher, human, other = _columns(clf.predict_proba(texts), list(clf.classes_))
+    t, h, o = y == TEACHER, y == HUMAN, y == OTHER_LLM
+    one_h = teacher / np.maximum(teacher + human, 1e-12)
+    one_o = teacher / np.maximum(teacher + other, 1e-12)
+    return ((int(t.sum()), int(h.sum()), int(o.sum())),
+            (_auc(teacher[t], teacher[h]), _auc(one_h[t], one_h[h]),
+             _auc(teacher[t], teacher[o]), _auc(one_o[t], one_o[o])))
+
+
 def leave_out(
     families: list[str],
     texts: list[str],
@@ -113,17 +126,9 @@ def leave_out(
             continue
         clf = TeacherClassifier(random_state=0, **({} if nb else {"nb_pairs": ()}))
         clf.fit([texts[i] for i in train], labels[train], groups[train], weight[train])
-        teacher, human, other = _columns(clf.predict_proba([texts[i] for i in test]), list(clf.classes_))
-        y = labels[test]
-        t, h, o = y == TEACHER, y == HUMAN, y == OTHER_LLM
-        one_h = teacher / np.maximum(teacher + human, 1e-12)
-        one_o = teacher / np.maximum(teacher + other, 1e-12)
-        print(
-            f"| {family} | {t.sum()} / {h.sum()} / {o.sum()} | {_auc(teacher[t], teacher[h]):.3f} | "
-            f"{_auc(one_h[t], one_h[h]):.3f} | {_auc(teacher[t], teacher[o]):.3f} | "
-            f"{_auc(one_o[t], one_o[o]):.3f} | {time.perf_counter() - started:.0f} |",
-            flush=True,
-        )
+        (nt, nh, no), aucs = family_aucs(clf, [texts[i] for i in test], labels[test])
+        print(f"| {family} | {nt} / {nh} / {no} | " + " | ".join(f"{a:.3f}" for a in aucs)
+              + f" | {time.perf_counter() - started:.0f} |", flush=True)
 
 
 def main() -> None:

@@ -81,7 +81,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.bench_classifier import _load, _subsample, _two_kb_docs
-from bench.classifier_breakdown import _auc, _columns, _family
+from bench.classifier_breakdown import _family, family_aucs
 from bench.scenarios import DEV_DIR, load_dev_records
 from detectors import features as F
 from detectors.classifier import (
@@ -264,24 +264,11 @@ def lofo(name: str, families: list[str], texts, labels, sources, groups, weight)
         train, test = np.flatnonzero(fam != family), np.flatnonzero(fam == family)
         clf = factory()
         clf.fit([texts[i] for i in train], labels[train], groups[train], weight[train])
-        teacher, human, other = _columns(clf.predict_proba([texts[i] for i in test]), list(clf.classes_))
-        y = labels[test]
-        t, h, o = y == TEACHER, y == HUMAN, y == OTHER_LLM
-        one_h = teacher / np.maximum(teacher + human, 1e-12)
-        one_o = teacher / np.maximum(teacher + other, 1e-12)
-        row = (
-            family,
-            _auc(teacher[t], teacher[h]),
-            _auc(one_h[t], one_h[h]),
-            _auc(teacher[t], teacher[o]),
-            _auc(one_o[t], one_o[o]),
-        )
+        (nt, nh, no), aucs = family_aucs(clf, [texts[i] for i in test], labels[test])
+        row = (family, *aucs)
         rows.append(row)
-        print(
-            f"| {family} | {t.sum()} / {h.sum()} / {o.sum()} | {row[1]:.3f} | {row[2]:.3f} | {row[3]:.3f} | "
-            f"{row[4]:.3f} | {time.perf_counter() - started:.0f} |",
-            flush=True,
-        )
+        print(f"| {family} | {nt} / {nh} / {no} | " + " | ".join(f"{a:.3f}" for a in aucs)
+              + f" | {time.perf_counter() - started:.0f} |", flush=True)
     th = [r for r in rows if not np.isnan(r[1])]
     if th:
         print(
