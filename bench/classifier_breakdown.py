@@ -54,16 +54,24 @@ def _columns(proba: np.ndarray, classes: list[str]) -> tuple[np.ndarray, np.ndar
     return tuple(proba[:, classes.index(c)] for c in (TEACHER, HUMAN, OTHER_LLM))
 
 
-def by_family(
-    texts: list[str], labels: np.ndarray, sources: list[str], groups: np.ndarray, weight: np.ndarray, nb: bool
-) -> None:
-    clf = TeacherClassifier(random_state=0, **({} if nb else {"nb_pairs": ()}))
+def out_of_fold_proba(clf, texts: list[str], labels: np.ndarray, groups: np.ndarray,
+                      weight: np.ndarray) -> np.ndarray:
+    """Prompt-grouped out-of-fold class probabilities of ``clf`` (stage 1 out of fold as in
+    ``fit_with_oof``, one stage 2 per fold): the documents part of ``train_model``'s CV."""
     folds: list[tuple[np.ndarray, np.ndarray]] = []
     rows = clf.fit_with_oof(texts, labels, groups, weight, on_fold=lambda tr, te, _: folds.append((tr, te)))
     proba = np.zeros((len(labels), len(clf.classes_)))
     for train_idx, test_idx in folds:
         stage2 = clf._new_stage2().fit(rows.documents[train_idx], labels[train_idx])
         proba[test_idx] = stage2.predict_proba(rows.documents[test_idx])
+    return proba
+
+
+def by_family(
+    texts: list[str], labels: np.ndarray, sources: list[str], groups: np.ndarray, weight: np.ndarray, nb: bool
+) -> None:
+    clf = TeacherClassifier(random_state=0, **({} if nb else {"nb_pairs": ()}))
+    proba = out_of_fold_proba(clf, texts, labels, groups, weight)
     teacher, human, _ = _columns(proba, list(clf.classes_))
     one_vs_one = teacher / np.maximum(teacher + human, 1e-12)
     is_t, is_h = labels == TEACHER, labels == HUMAN

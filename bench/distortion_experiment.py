@@ -81,7 +81,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench.bench_classifier import _load, _subsample, _two_kb_docs
-from bench.classifier_breakdown import _family, family_aucs
+from bench.classifier_breakdown import _family, family_aucs, out_of_fold_proba
 from bench.scenarios import DEV_DIR, load_dev_records
 from detectors import features as F
 from detectors.classifier import (
@@ -283,12 +283,7 @@ def dev_cv(name: str, texts, labels, sources, groups, weight) -> dict:
     label, factory = VARIANTS[name]
     started = time.perf_counter()
     clf = factory()
-    folds: list[tuple[np.ndarray, np.ndarray]] = []
-    rows = clf.fit_with_oof(texts, labels, groups, weight, on_fold=lambda tr, te, _: folds.append((tr, te)))
-    proba = np.zeros((len(labels), len(clf.classes_)))
-    for train_idx, test_idx in folds:
-        stage2 = clf._new_stage2().fit(rows.documents[train_idx], labels[train_idx])
-        proba[test_idx] = stage2.predict_proba(rows.documents[test_idx])
+    proba = out_of_fold_proba(clf, texts, labels, groups, weight)
     m = evaluate_scores(labels, proba, clf.classes_, sources)
     pw = pairwise_metrics(labels, proba, clf.classes_)
     out = {
