@@ -57,10 +57,15 @@ DETECTOR_CODE = ("detectors/classifier.py", "detectors/features.py", "detectors/
                  "detectors/minhash.py", "detectors/shingles.py")
 
 
-def detector_code_key() -> str:
+#: ... and whose change makes cached universe scores stale (the scoring step itself).
+SCORING_CODE = ("pipeline/detect.py", "detectors/structure.py", "detectors/markers.py",
+                "detectors/clusters.py")
+
+
+def detector_code_key(files: tuple[str, ...] = DETECTOR_CODE) -> str:
     """A hash of the detector code, so a cached model/index is retrained when the code changes."""
     h = hashlib.sha256()
-    for rel in DETECTOR_CODE:
+    for rel in files:
         path = ROOT / rel
         h.update(rel.encode())
         h.update(path.read_bytes() if path.is_file() else b"")
@@ -98,6 +103,7 @@ def score_universe(out: Path, universe, model_dir: Path, index_dir: Path, log=pr
     # the scores depend on the model only; _detectors.json's placement is refreshed below
     # keyed on the model, the index and the universe's documents
     model_id = hashlib.sha256((model_dir / "metrics.json").read_bytes() + index_dir.name.encode()
+                              + detector_code_key(SCORING_CODE).encode()
                               + "\n".join(d["doc_id"] for d in universe.docs).encode()).hexdigest()[:12]
     scores_dir = out / f"universe-scores-{model_id}"
     if not SCORES_OUTPUT.recognises(scores_dir):

@@ -755,9 +755,20 @@ class ReferenceIndex:
                 result[owner].update(fetched[key])
         return [{int(key) for key in found} for found in result]
 
-    def score(self, texts: Sequence[str], batch_size: int = 1024) -> MinHashScores:
-        """Score ``texts`` against the references (see the module docstring)."""
+    def score(self, texts: Sequence[str], batch_size: int = 1024,
+              exclude: Sequence[str | None] | None = None) -> MinHashScores:
+        """Score ``texts`` against the references (see the module docstring).
+
+        ``exclude`` (one text or ``None`` per document): shingles that also occur in it count
+        neither for the document nor for the reference. For a prompt/response document this is
+        its prompt: a reference that restates or quotes the prompt ("The capital of France is
+        Paris", the paragraph a "simplify this" instruction gives) is then matched only on what
+        the response adds, so another model's answer to the same prompt is not taken for a copy
+        of the teacher's, while a copied answer still is.
+        """
         self._require_fitted()
+        if exclude is not None and len(exclude) != len(texts):
+            raise ValueError(f"exclude has {len(exclude)} entries for {len(texts)} texts")
         n = len(texts)
         similarity = np.zeros(n, dtype=np.float32)
         containment = np.zeros(n, dtype=np.float32)
@@ -770,14 +781,25 @@ class ReferenceIndex:
             chunk = [text or "" for text in texts[start:stop]]
             units, unit_offsets = unit_hashes(chunk, self.params.shingle)
             hashes, offsets = shingles_from_units(units, unit_offsets, ngram)
+            excluded = None
+            if exclude is not None:
+                excluded = shingle_hashes([x or "" for x in exclude[start:stop]], self.params.shingle, ngram)
             for i, rows in enumerate(self._candidates(hashes, offsets)):
                 if not rows:
                     continue
                 ordered = hashes[offsets[i] : offsets[i + 1]]
                 doc = np.unique(ordered)
+                skip = None
+                if excluded is not None:
+                    skip = np.unique(excluded[0][excluded[1][i] : excluded[1][i + 1]])
+                    doc = np.setdiff1d(doc, skip, assume_unique=True)
                 qualified = []  # (rank key, row, shared) of candidates reaching a set threshold
                 for row in sorted(rows):
                     ref = self._shingles[self._offsets[row] : self._offsets[row + 1]]
+                    if skip is not None and skip.size:
+                        ref = np.setdiff1d(ref, skip, assume_unique=True)
+                        if ref.size == 0:
+                            continue
                     shared = int(np.intersect1d(doc, ref, assume_unique=True).size)
                     if shared == 0:
                         continue

@@ -461,3 +461,49 @@ def test_long_pages_and_missing_texts(small_index, dev_human):
     scores = index.score([None, page, reference["text"]], batch_size=2)
     assert scores.reference_id == [None, reference["id"], reference["id"]]
     assert scores.containment[1] == 1.0 and scores.similarity[1] < 0.05
+
+
+def test_prompt_is_excluded_when_matching_prompt_response_documents(dev_openai, dev_other_llm):
+    """Other LLMs' answers to the references' own prompts, laid out as instruction/response, are
+    not taken for copies through what they share with the prompt; copied answers still match
+    (excluding the prompt's shingles can only remove matches).
+
+    Real AlpacaEval answers of dev's OpenAI models (the references) and of its other LLMs to the
+    same instructions, in an Alpaca template, scored by :func:`pipeline.detect.score_texts`."""
+    from pipeline.detect import score_texts
+
+    template = ("Below is an instruction that describes a task. Write a response that appropriately "
+                "completes the request.\n\n### Instruction:\n{prompt}\n\n### Response:\n{answer}")
+    refs = [r for r in dev_openai if r["source"] == "alpaca_eval" and r.get("prompt")]
+    others = [r for r in dev_other_llm if r["source"] == "alpaca_eval" and r.get("prompt")]
+    assert len(refs) >= 100 and len(others) >= 100
+    index = ReferenceIndex().fit([r["text"] for r in refs], [r["id"] for r in refs])
+
+    def matched(records: list[dict]) -> tuple[float, float]:
+        docs = [template.format(prompt=r["prompt"], answer=r["text"]) for r in records]
+        whole = np.mean([m is not None for m in index.score(docs).reference_id])
+        split = np.mean([m is not None for m in score_texts(docs, index=index)["matched_reference_id"]])
+        print(f"{len(docs)} documents matched: whole text {whole:.4f}, "
+              f"its prompt excluded {split:.4f}")
+        return float(whole), float(split)
+
+    copies_whole, copies_split = matched(refs)
+    # copied answers are still found, except those that mostly restate their prompt (dev: 0.959)
+    assert copies_split >= 0.95 and copies_split >= copies_whole - 0.02
+    others_whole, others_split = matched(others)
+    # measured on dev: 2.6% -> 0.7% (pipeline.verdict.VerdictConfig.copy_false_match_rate is 1%)
+    assert others_split <= 0.5 * others_whole and others_split <= 0.01
+
+
+def test_score_exclude_semantics(small_index):
+    index, refs = small_index
+    ref = next(r["text"] for r in refs if len(r["text"].split()) > 80)
+    # the reference quoted in the prompt only: no copy once the prompt is excluded
+    quoted = index.score([ref + " That is all."], exclude=[ref])
+    assert quoted.reference_id == [None] and quoted.containment[0] == 0.0
+    # the reference as the response, the prompt something else: still a copy
+    copied = index.score([ref], exclude=["Summarise the following text for me, please."])
+    assert copied.reference_id[0] is not None
+    assert index.score([ref], exclude=[None]).reference_id == index.score([ref]).reference_id
+    with pytest.raises(ValueError, match="exclude has 2 entries for 1 texts"):
+        index.score([ref], exclude=[None, None])
