@@ -759,12 +759,14 @@ class ReferenceIndex:
               exclude: Sequence[str | None] | None = None) -> MinHashScores:
         """Score ``texts`` against the references (see the module docstring).
 
-        ``exclude`` (one text or ``None`` per document): shingles that also occur in it count
-        neither for the document nor for the reference. For a prompt/response document this is
-        its prompt: a reference that restates or quotes the prompt ("The capital of France is
-        Paris", the paragraph a "simplify this" instruction gives) is then matched only on what
-        the response adds, so another model's answer to the same prompt is not taken for a copy
-        of the teacher's, while a copied answer still is.
+        ``exclude`` (one text or ``None`` per document): shingles that also occur in it are not
+        counted as shared. For a prompt/response document this is its prompt: a reference that
+        restates or quotes the prompt ("The capital of France is Paris", the paragraph a
+        "simplify this" instruction gives) is then matched only on what the document shares with
+        it beyond the prompt, so another model's answer to the same prompt is not taken for a
+        copy of the teacher's, while a copied answer still is. Similarity and containment keep
+        their denominators (the union, the reference's size), so excluding can only lower them
+        and remove matches, never add one.
         """
         self._require_fitted()
         if exclude is not None and len(exclude) != len(texts):
@@ -792,18 +794,17 @@ class ReferenceIndex:
                 skip = None
                 if excluded is not None:
                     skip = np.unique(excluded[0][excluded[1][i] : excluded[1][i + 1]])
-                    doc = np.setdiff1d(doc, skip, assume_unique=True)
                 qualified = []  # (rank key, row, shared) of candidates reaching a set threshold
                 for row in sorted(rows):
                     ref = self._shingles[self._offsets[row] : self._offsets[row + 1]]
-                    if skip is not None and skip.size:
-                        ref = np.setdiff1d(ref, skip, assume_unique=True)
-                        if ref.size == 0:
-                            continue
-                    shared = int(np.intersect1d(doc, ref, assume_unique=True).size)
+                    common = np.intersect1d(doc, ref, assume_unique=True)
+                    union = len(doc) + len(ref) - common.size
+                    # shingles of the excluded text are not evidence of copying (denominators kept)
+                    shared = int(common.size if skip is None or not skip.size
+                                 else np.setdiff1d(common, skip, assume_unique=True).size)
                     if shared == 0:
                         continue
-                    jaccard = shared / (len(doc) + len(ref) - shared)
+                    jaccard = shared / union
                     contained = shared / len(ref) if shared >= MATCH_MIN_SHARED_SHINGLES else 0.0
                     similarity[start + i] = max(similarity[start + i], jaccard)
                     containment[start + i] = max(containment[start + i], contained)

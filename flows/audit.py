@@ -138,14 +138,18 @@ def remove_stale_outputs(layout: AuditLayout, written: list[Path], used: list[st
     report that did not use it, and a reader of ``OUT`` would take it for this report's. Only
     directories recognised as distill-audit outputs of the step's kind are removed
     (:func:`pipeline.storage.remove_output`), never a user's own files, and never one that holds
-    a path this run reads (``used``). ``index/`` and ``model/`` are not touched: rebuilding them
+    a path this run reads (``used``) or one reached through a symbolic link (it lies outside
+    ``OUT``). ``index/`` and ``model/`` are not touched: rebuilding them
     is costly, other runs or deployments may read them, and the report names the detectors it
     used.
     """
     reads = [Path(os.path.realpath(p)) for p in used]
+    out_real = Path(os.path.realpath(layout.out))
     removed = []
     for path, kind in layout.baseline_outputs():
         real = Path(os.path.realpath(path))
+        if real != out_real / path.relative_to(layout.out):
+            continue  # a symbolic link on the way (OUT/baseline -> elsewhere): not OUT's to remove
         if path in written or any(r == real or real in r.parents for r in reads):
             continue
         if remove_output(path, kind):
@@ -185,6 +189,26 @@ def absolute_parameters(params: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = [_absolute(p) for p in value]
     return result
+
+
+def check_deployment_paths(params: dict[str, Any]) -> None:
+    """Refuse relative paths in a run of a deployment (raise :class:`StepError`).
+
+    A deployment's stored paths are absolute (:mod:`flows.deployments`), but one given when a run
+    is triggered (``prefect deployment run ... --param out=x``, the UI's run form) is relative to
+    the worker's working directory, a temporary one that the worker deletes after the run: the
+    run would complete and its outputs vanish.
+    """
+    from prefect.runtime import deployment
+
+    if deployment.id is None:
+        return
+    for key in PATH_PARAMETERS:
+        value = params.get(key)
+        for path in [value] if isinstance(value, (str, os.PathLike)) else value or []:
+            if path and not os.path.isabs(path):
+                raise StepError(f"{key} {str(path)!r} is a relative path in a deployment run, whose working "
+                                "directory is temporary: give an absolute path")
 
 
 def _secret_value(url: SecretStr | str | None) -> str | None:
@@ -379,6 +403,8 @@ def audit_flow(
     if model is None and index is None and not teacher:
         raise StepError("nothing to detect with: give --teacher (and --human) references, --model or --index")
     check_report_config(report_config)
+    check_deployment_paths({"inputs": inputs, "out": out, "teacher": teacher, "human": human,
+                            "other_llm": other_llm, "model": model, "index": index, "baseline": baseline})
     paths_given = absolute_parameters(
         {"inputs": inputs, "out": out, "teacher": teacher, "human": human, "other_llm": other_llm,
          "model": model, "index": index, "baseline": baseline}

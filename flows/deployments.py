@@ -163,18 +163,16 @@ def audit_deployment(
     ``work_pool``, the deployment is meant for that pool's worker (``.apply()`` registers it
     there) and names the flow by module path (:data:`FLOW_MODULE_PATH`), so the worker finds it
     from any working directory; ``job_variables`` go to the worker (e.g. ``{"env": {...}}``).
-    The worker runs each flow in the current directory (``working_dir``, unless
-    ``job_variables`` names another): a relative path given when a run is triggered
-    (``prefect deployment run ... --param out=x``, the UI's run form) then lands beside the
-    registration's paths, not in the worker's temporary directory, which is deleted after the
-    run.
+    A run triggered with a relative path (``prefect deployment run ... --param out=x``, the UI's
+    run form) fails with a clear message (:func:`flows.audit.check_deployment_paths`): the
+    worker's working directory is temporary.
     """
     from prefect.deployments.runner import EntrypointType
 
     options: dict[str, Any] = {}
     if work_pool:
         options = {"work_pool_name": work_pool, "entrypoint_type": EntrypointType.MODULE_PATH,
-                   "job_variables": {"working_dir": os.getcwd(), **(job_variables or {})}}
+                   "job_variables": dict(job_variables or {})}
     return audit_flow.to_deployment(
         name=name,
         schedule=Cron(cron, timezone=timezone),

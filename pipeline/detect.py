@@ -113,9 +113,9 @@ def score_texts(texts: Sequence[str], model=None, index=None) -> dict[str, Any]:
         out["teacher_fraction"] = (out["teacher_fraction"] * scale).astype(np.float32)
     if index is not None and n:
         # in a prompt/response document a reference counts as copied only by what the document
-        # adds to its prompt: another model's answer that restates or quotes the prompt is no copy
-        # of the teacher's. (Excluding shingles can only remove matches; scoring the response
-        # alone also found more short human answers that resemble a reference.)
+        # shares with it beyond its prompt: another model's answer that restates or quotes the
+        # prompt is no copy of the teacher's. (Excluding shingles can only remove matches;
+        # scoring the response alone also found more short human answers like a reference.)
         mh = index.score(list(texts), exclude=[s.prompt if s.kind != "none" and s.response else None
                                                for s in structures])
         out["minhash_similarity"] = np.asarray(mh.similarity, dtype=np.float32)

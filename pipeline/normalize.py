@@ -214,8 +214,29 @@ def _from_epoch(value: float) -> datetime | None:
 # first ones (01/05/2023) are not, and stay invalid.
 _YEAR_FIRST = re.compile(r"(\d{4})([/.])(\d{1,2})\2(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?",
                          re.ASCII)
-# English month names are unambiguous too (May 1, 2023; 1 May 2023; Sep 3 2021)
-_MONTH_NAME_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%B %d %Y", "%b %d %Y", "%d %B %Y", "%d %b %Y")
+# English month names are unambiguous too (May 1, 2023; 1 May 2023; Sep. 3 2021). Matched by a
+# table, not strptime's %B/%b, which follow the process's LC_TIME locale.
+_MONTHS = {name: number for number, names in enumerate(
+    (("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"), ("may",),
+     ("june", "jun"), ("july", "jul"), ("august", "aug"), ("september", "sep", "sept"),
+     ("october", "oct"), ("november", "nov"), ("december", "dec")), start=1) for name in names}
+_MONTH_FIRST = re.compile(r"([A-Za-z]{3,9})\.? (\d{1,2}),? (\d{4})", re.ASCII)
+_DAY_FIRST = re.compile(r"(\d{1,2}) ([A-Za-z]{3,9})\.?,? (\d{4})", re.ASCII)
+
+
+def _month_name_date(raw: str) -> datetime | None:
+    if len(raw) > 30:
+        return None
+    month_first = _MONTH_FIRST.fullmatch(raw)
+    if month_first:
+        month, day, year = month_first.groups()
+    else:
+        day_first = _DAY_FIRST.fullmatch(raw)
+        if not day_first:
+            return None
+        day, month, year = day_first.groups()
+    number = _MONTHS.get(month.lower())
+    return datetime(int(year), number, int(day)) if number else None
 
 
 def _iso_or_http_date(raw: str) -> datetime:
@@ -236,12 +257,10 @@ def _iso_or_http_date(raw: str) -> datetime:
         return parsedate_to_datetime(raw)
     except (ValueError, TypeError, IndexError):
         pass
-    for fmt in _MONTH_NAME_FORMATS:
-        try:
-            return datetime.strptime(raw, fmt)
-        except ValueError:
-            continue
-    raise ValueError(f"not a date: {raw!r}")
+    named = _month_name_date(raw)
+    if named is None:
+        raise ValueError(f"not a date: {raw!r}")
+    return named
 
 
 @functools.lru_cache(maxsize=8192)

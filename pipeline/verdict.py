@@ -50,13 +50,15 @@ class VerdictConfig:
     enrichment_max_p: float = 0.01  # ... and the flagged count must beat the expected FPs
     excess_max_p: float = 0.01
     #: MinHash copies of reference outputs are evidence of their own (the excess test sees only
-    #: the other documents): present when their count beats this false-match rate at
-    #: ``excess_max_p``. Not the human pages' rate (0.1%, pipeline.estimate.MINHASH_FALSE_MATCH_RATE):
-    #: other LLMs answering the references' own prompts match a reference 0.7% of the time
-    #: (dev AlpacaEval answers in an instruction template, prompt excluded; 2.6% before the
-    #: prompt was excluded), and at 0.1% a human Q/A source holding a few of them was called
-    #: incidental (2 of 20 runs with Claude and Qwen held out of training, session 8).
-    copy_false_match_rate: float = 0.01
+    #: the other documents): present when their count beats the expected false matches at
+    #: ``excess_max_p``: this rate for plain pages (human pages: 0.074% of dev human texts,
+    #: pipeline.estimate.MINHASH_FALSE_MATCH_RATE) ...
+    copy_false_match_rate: float = 0.001
+    #: ... and this one for prompt/response documents: other LLMs answering the references' own
+    #: prompts match a reference 0.7% of the time (dev AlpacaEval answers in an instruction
+    #: template, prompt excluded; 2.6% before), and at 0.1% a human Q/A source holding 60 of them
+    #: among 360 pages was called incidental (2 of 20 runs with Claude and Qwen held out, session 8)
+    structured_copy_false_match_rate: float = 0.01
     #: the excess test also counts flags at thresholds that this share of held-out human pages
     #: exceeds (with a baseline; 0: the decision thresholds only)
     excess_test_fpr: float = 0.01
@@ -197,8 +199,10 @@ def judge(
     excess_p = excess[0] if tested else math.nan
     detectable = float(excess[2]) if tested and len(excess) > 2 else math.nan
     n_copies = int(rows.matched.sum())
-    copies_p = (float(binomtest(n_copies, n, config.copy_false_match_rate, alternative="greater").pvalue)
-                if n_copies else 1.0)
+    n_structured = int(rows.structured.sum())
+    copy_rate = ((n - n_structured) * config.copy_false_match_rate
+                 + n_structured * config.structured_copy_false_match_rate) / n
+    copies_p = float(binomtest(n_copies, n, copy_rate, alternative="greater").pvalue) if n_copies else 1.0
     copies_found = copies_p < config.excess_max_p
     if tested:
         # the excess test leaves the copies out (they are near-certain positives, not flags to
@@ -220,7 +224,9 @@ def judge(
         evidence.append(_ev("reference_copies_p", copies_p, config.excess_max_p,
                             INCIDENTAL if copies_found else CLEAN,
                             f"{n_copies} MinHash copies of reference outputs against a false-match rate of "
-                            f"{config.copy_false_match_rate:g} of human pages; binomial p={copies_p:.2g}"))
+                            f"{copy_rate:.2g} ({config.copy_false_match_rate:g} for plain pages, "
+                            f"{config.structured_copy_false_match_rate:g} for the {n_structured} "
+                            f"prompt/response documents); binomial p={copies_p:.2g}"))
     evidence.append(_ev("flagged_enrichment", enrichment, None, INCIDENTAL if enriched else CLEAN,
                         f"flagged {k}/{n} vs {p0:.4f} expected without teacher text; binomial p={pval:.2g}"
                         f" (threshold p<{config.enrichment_max_p})"))

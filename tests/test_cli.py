@@ -403,6 +403,7 @@ def test_audit_redis_url_reaches_the_detect_task_and_is_stored_masked(
     the flow run Prefect stores (masked parameter) nor any output file holds the password."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
 
     from tests.conftest import REDIS_TEST_PASSWORD
 
@@ -418,7 +419,9 @@ def test_audit_redis_url_reaches_the_detect_task_and_is_stored_masked(
             assert REDIS_TEST_PASSWORD.encode() not in path.read_bytes(), path
     # Prefect 3 stores a run's parameters on its flow run (task runs keep no parameter values)
     with get_client(sync_client=True) as client:
-        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["distill-audit"])))
+        # newest first: the server returns at most a page of runs, and a long session makes many
+        runs = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["distill-audit"])),
+                                     sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=50)
     [run] = [r for r in runs if r.parameters.get("out") == str(out)]
     assert run.state is not None and run.state.is_completed(), run.state
     assert run.parameters["redis_url"] == "**********"

@@ -166,14 +166,20 @@ def test_without_inputs_the_deployment_audits_the_sample_data(work_pool, tmp_pat
     assert _read("demo-default").parameters["out"] == str(PROJECT_ROOT / "build" / "scheduled-audit")
 
 
-def test_worker_runs_flows_in_the_registering_directory(tmp_path, monkeypatch) -> None:
-    """A relative path given when a run is triggered must not land in the worker's temporary
-    directory (deleted after the run): the worker runs the flow where it was registered."""
-    monkeypatch.chdir(tmp_path)
-    deployment = audit_deployment(name="wd", parameters=PARAMS, work_pool="audit-ci-pool",
-                                  job_variables={"env": {"X": "1"}})
-    assert deployment.job_variables == {"working_dir": str(tmp_path), "env": {"X": "1"}}
-    assert audit_deployment(name="wd", parameters=PARAMS).job_variables == {}  # served: its own cwd
+def test_a_deployment_run_refuses_relative_paths(monkeypatch) -> None:
+    """A relative path given when a run is triggered would be written into the worker's temporary
+    working directory, deleted after the run: the run must fail instead."""
+    from prefect import runtime
+
+    from flows.audit import StepError, check_deployment_paths
+
+    check_deployment_paths({"out": "relative/out"})  # outside a deployment run: made absolute later
+    monkeypatch.setattr(runtime.deployment, "id", "3fa85f64-5717-4562-b3fc-2c963f66afa6", raising=False)
+    check_deployment_paths({"out": "/abs/out", "inputs": ["/abs/crawl"], "model": None})
+    with pytest.raises(StepError, match=r"out 'relative/out' is a relative path in a deployment run"):
+        check_deployment_paths({"out": "relative/out"})
+    with pytest.raises(StepError, match=r"inputs 'crawl' is a relative path"):
+        check_deployment_paths({"out": "/abs/out", "inputs": ["/abs/a", "crawl"]})
 
 
 def test_serving_does_not_take_over_a_work_pool_deployment(work_pool, capsys, monkeypatch) -> None:

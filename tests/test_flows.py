@@ -171,6 +171,18 @@ def test_rerun_without_baseline_removes_the_earlier_baseline(index_only_audit, t
     assert (out / "index" / "index.json").is_file() and (out / "model" / "notes.txt").read_text() == "mine"
     assert result["report"]["inputs"]["baseline_scores_dir"] is None
 
+    # OUT/baseline as a symbolic link to another run's baseline: that one is not OUT's to remove
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(index_only_audit["out"] / "baseline", elsewhere)
+    (out / "baseline" / "notes.txt").rename(tmp_path / "notes.txt")
+    (out / "baseline").rmdir()
+    (out / "baseline").symlink_to(elsewhere, target_is_directory=True)
+    result = audit_flow(**settings, index=str(out / "index"))
+    assert result["removed"] == [] and (elsewhere / "corpus" / "manifest.json").is_file()
+    (out / "baseline").unlink()
+    (out / "baseline").mkdir()
+    (tmp_path / "notes.txt").rename(out / "baseline" / "notes.txt")
+
     # without the user's file the emptied baseline/ goes as well
     (out / "baseline" / "notes.txt").unlink()
     shutil.copytree(index_only_audit["out"] / "baseline", out / "baseline", dirs_exist_ok=True)

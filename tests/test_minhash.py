@@ -488,20 +488,25 @@ def test_prompt_is_excluded_when_matching_prompt_response_documents(dev_openai, 
         return float(whole), float(split)
 
     copies_whole, copies_split = matched(refs)
-    # copied answers are still found, except those that mostly restate their prompt (dev: 0.959)
+    # copied answers are still found, except those that mostly restate their prompt (dev: 0.958)
     assert copies_split >= 0.95 and copies_split >= copies_whole - 0.02
     others_whole, others_split = matched(others)
-    # measured on dev: 2.6% -> 0.7% (pipeline.verdict.VerdictConfig.copy_false_match_rate is 1%)
+    # measured on dev: 2.6% -> 0.7% (VerdictConfig.structured_copy_false_match_rate is 1%)
     assert others_split <= 0.5 * others_whole and others_split <= 0.01
 
 
-def test_score_exclude_semantics(small_index):
+def test_score_exclude_semantics(small_index, dev_human):
     index, refs = small_index
     ref = next(r["text"] for r in refs if len(r["text"].split()) > 80)
-    # the reference quoted in the prompt only: no copy once the prompt is excluded
-    quoted = index.score([ref + " That is all."], exclude=[ref])
-    assert quoted.reference_id == [None] and quoted.containment[0] == 0.0
-    # the reference as the response, the prompt something else: still a copy
+    words = ref.split()
+    prompt = " ".join(words[: int(len(words) * 0.8)])  # a prompt the reference mostly restates
+    page = prompt + "\n\n" + next(h["text"] for h in dev_human if len(h["text"]) > 300)
+    assert index.score([page]).reference_id[0] is not None  # through the prompt's words alone
+    echo = index.score([page], exclude=[prompt])
+    assert echo.reference_id == [None] and echo.containment[0] < 0.4
+    # excluding never raises a score
+    assert echo.similarity[0] <= index.score([page]).similarity[0]
+    # the reference as the document, the prompt something else: still a copy
     copied = index.score([ref], exclude=["Summarise the following text for me, please."])
     assert copied.reference_id[0] is not None
     assert index.score([ref], exclude=[None]).reference_id == index.score([ref]).reference_id

@@ -124,10 +124,17 @@ MAY_1_NOON = datetime(2023, 5, 1, 12, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value", ["2023/05/01", "2023.05.01", "2023/5/1", "May 1, 2023", "May 1 2023",
-                                   "1 May 2023", "1 may 2023"])
+                                   "1 May 2023", "1 may 2023", "MAY 01, 2023", "1 May, 2023"])
 def test_unambiguous_calendar_dates(value):
     """Year-first and month-name dates are read (midnight UTC); day-or-month-first ones are not."""
     assert parse_date(value) == datetime(2023, 5, 1, tzinfo=UTC)
+
+
+def test_month_names_are_english_whatever_the_locale():
+    assert parse_date("Sept. 3, 2021") == datetime(2021, 9, 3, tzinfo=UTC)
+    assert parse_date("3 Dec 2021") == datetime(2021, 12, 3, tzinfo=UTC)
+    for other in ("Mai 1, 2023", "1 Dezember 2021", "Foo 1, 2023", "Feb 30, 2023", "May 1, 2023 and more"):
+        assert parse_date(other) is None, other
 
 
 def test_year_first_date_with_time():

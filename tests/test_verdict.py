@@ -216,9 +216,14 @@ def test_copies_of_reference_outputs_are_evidence_even_when_the_excess_test_sees
     assert quiet["label"] == CLEAN
     assert {e["signal"]: e for e in quiet["evidence"]}["reference_copies_p"]["points_to"] == CLEAN
     # 4 matches among 360 instruction-format pages, 60 of them other LLMs' answers to the
-    # references' own prompts (which match 0.7% of the time): no evidence either (at a 0.1%
-    # false-match rate, p = 0.0005 called such a human source incidental)
-    qa = rows(360, [1, 2, 3, 4])
+    # references' own prompts (which match 0.7% of the time): no evidence either (at the plain
+    # pages' 0.1%, p = 0.0005 called such a human source incidental); the same 4 among plain
+    # pages are
+    plain = rows(360, [1, 2, 3, 4])
+    plain.matched[[1, 2, 3, 4]] = True
+    found = judge(360, share(0.011, 0.0, 0.18), 0.004, plain, CFG, calibrated=True, excess=(0.3, 0.0, 0.05))
+    assert {e["signal"]: e for e in found["evidence"]}["reference_copies_p"]["points_to"] == INCIDENTAL
+    qa = rows(360, [1, 2, 3, 4], structured=True)
     qa.matched[[1, 2, 3, 4]] = True
     held = judge(360, share(0.011, 0.0, 0.18), 0.004, qa, CFG, calibrated=True, excess=(0.3, 0.0, 0.05))
     assert {e["signal"]: e for e in held["evidence"]}["reference_copies_p"]["points_to"] == CLEAN
