@@ -191,6 +191,17 @@ def absolute_parameters(params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def path_values(params: dict[str, Any], keys: tuple[str, ...] = PATH_PARAMETERS) -> list[tuple[str, str]]:
+    """``(key, path)`` for every path among ``params[key]`` (a path or a list of paths)."""
+    pairs = []
+    for key in keys:
+        value = params.get(key)
+        for path in [value] if isinstance(value, (str, os.PathLike)) else value or []:
+            if path:
+                pairs.append((key, os.fspath(path)))
+    return pairs
+
+
 def check_deployment_paths(params: dict[str, Any]) -> None:
     """Refuse relative paths in a run of a deployment (raise :class:`StepError`).
 
@@ -203,12 +214,10 @@ def check_deployment_paths(params: dict[str, Any]) -> None:
 
     if deployment.id is None:
         return
-    for key in PATH_PARAMETERS:
-        value = params.get(key)
-        for path in [value] if isinstance(value, (str, os.PathLike)) else value or []:
-            if path and not os.path.isabs(path):
-                raise StepError(f"{key} {str(path)!r} is a relative path in a deployment run, whose working "
-                                "directory is temporary: give an absolute path")
+    for key, path in path_values(params):
+        if not os.path.isabs(path):
+            raise StepError(f"{key} {path!r} is a relative path in a deployment run, whose working "
+                            "directory is temporary: give an absolute path")
 
 
 def _secret_value(url: SecretStr | str | None) -> str | None:
@@ -487,8 +496,7 @@ def audit_flow(
 
     # 5. what an earlier run left under ``out`` that this report did not use
     written = [layout.baseline_corpus, layout.baseline_scores] if baseline else []
-    used = [p for key, value in paths_given.items() if key != "out" and value
-            for p in ([value] if isinstance(value, str) else value)]
+    used = [path for key, path in path_values(paths_given) if key != "out"]
     removed = remove_stale_outputs(layout, written, used)
     return {"paths": paths, "manifest": manifest, "report": report, "removed": removed}
 

@@ -44,7 +44,7 @@ apply_quiet_defaults()
 
 from prefect.schedules import Cron  # noqa: E402
 
-from flows.audit import absolute_parameters, audit_flow  # noqa: E402
+from flows.audit import absolute_parameters, audit_flow, path_values  # noqa: E402
 
 DEFAULT_NAME = "nightly"
 DEFAULT_CRON = "0 2 * * *"
@@ -274,9 +274,8 @@ def parameters_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def missing_paths(parameters: dict[str, Any]) -> list[str]:
     """The input paths among ``parameters`` (not ``out``) that do not exist now."""
-    paths = [p for key in ("inputs", *INPUT_OPTIONS) for p in
-             ([parameters[key]] if isinstance(parameters.get(key), str) else parameters.get(key) or [])]
-    return [p for p in paths if not os.path.exists(p)]
+    inputs = path_values(parameters, ("inputs", *INPUT_OPTIONS))
+    return [path for _, path in inputs if not os.path.exists(path)]
 
 
 def _dask_env() -> dict[str, str]:
