@@ -207,7 +207,6 @@ class DistortionClassifier(TeacherClassifier):
         self.word_block = word_block
         self.distort_ngram_range = distort_ngram_range
         self.distort_top_k = distort_top_k
-        self.n_features_distort = n_features_distort
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
